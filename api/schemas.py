@@ -1,0 +1,143 @@
+"""Response shapes (for the OpenAPI document and tests) and reading request bodies."""
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.errors import ApiError
+from service.validation import ProviderCreate, ProviderUpdate  # noqa: F401 - request shapes, re-exported
+
+
+async def read_json(request: web.Request) -> Any:
+    """The decoded body; 400 for malformed JSON or invalid UTF-8, 413 (via aiohttp) past the size cap."""
+    raw = await request.read()
+    if not raw:
+        raise ApiError(400, "malformed_json", "The request body must be a JSON object.")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ApiError(400, "malformed_json", "The request body is not valid UTF-8.") from None
+    except (ValueError, RecursionError):
+        raise ApiError(400, "malformed_json", "The request body is not valid JSON.") from None
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    code: str
+    message: str
+    fields: dict[str, str] | None = None
+
+
+class ErrorOut(_Out):
+    error: ErrorDetail
+
+
+class HealthOut(_Out):
+    status: Literal["unknown", "healthy", "failing"]
+    checked_at: str | None
+    consecutive_failures: int
+    last_error: dict[str, Any] | None
+
+
+class ProviderOut(_Out):
+    id: str
+    kind: str
+    name: str
+    model: str
+    endpoint: str | None
+    api_version: str | None
+    key_set: bool
+    key_last4: str
+    is_active: bool
+    health: HealthOut
+    supported_features: list[str]
+    created_at: str
+    updated_at: str
+
+
+class ProviderListOut(_Out):
+    items: list[ProviderOut]
+    active_provider_id: str | None
+
+
+class CatalogKindOut(_Out):
+    kind: str
+    label: str
+    required_fields: list[str]
+    optional_fields: list[str]
+    default_base_url: str | None
+    example_models: list[str]
+    supports_tool_calling: bool
+    supported_features: list[str]
+    hints: dict[str, str]
+    docs_url: str | None
+
+
+class CatalogOut(_Out):
+    kinds: list[CatalogKindOut]
+    features: list[str]
+    tool_calling_features: list[str]
+
+
+class AuditEntryOut(_Out):
+    id: int
+    actor: str
+    actor_role: str
+    action: str
+    provider_id: str | None
+    outcome: str
+    details: dict[str, Any]
+    created_at: str
+
+
+class AuditPageOut(_Out):
+    items: list[AuditEntryOut]
+    next_cursor: int | None
+
+
+class CheckErrorOut(_Out):
+    code: str
+    message: str
+    provider_status: int | None
+    provider_request_id: str | None
+
+
+class CheckResultOut(_Out):
+    ok: bool
+    latency_ms: int | None = None
+    model: str | None = None
+    error: CheckErrorOut | None = None
+    checked_at: str
+
+
+class JobOut(_Out):
+    id: str
+    type: Literal["test", "activate", "update"]
+    provider_id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    result: CheckResultOut | None
+    outcome: str | None = None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+class JobAcceptedOut(_Out):
+    job_id: str
+    status: str
+
+
+class DeactivatedOut(_Out):
+    active_provider_id: None = Field(default=None)
+
+
+class ProbeOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    status: str

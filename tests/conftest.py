@@ -1,0 +1,142 @@
+"""Shared fixtures: fresh databases (PostgreSQL and SQLite), settings, and the API over real HTTP."""
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from cryptography.fernet import Fernet
+
+from service.auth import issue_token
+from service.config import Settings
+from tests.dbs import PostgresDatabases, SqliteDatabases
+
+REDIS_URL = os.environ.get("LLMP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+JWT_SECRET = "test-jwt-secret-" + "x" * 32
+
+
+@pytest.fixture(scope="session")
+def database_pools(tmp_path_factory):
+    scratch = tmp_path_factory.mktemp("dbs")
+    pools = {"postgres": PostgresDatabases(scratch), "sqlite": SqliteDatabases(scratch)}
+    for pool in pools.values():
+        pool.prepare()
+    yield pools
+    for pool in pools.values():
+        pool.teardown()
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def database_url(database_pools, backend):
+    pool = database_pools[backend]
+    name, url = await pool.create()
+    yield url
+    await pool.drop(name)
+
+
+@pytest.fixture
+def encryption_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def make_settings(tmp_path, encryption_key):
+    def make(**overrides) -> Settings:
+        values = dict(env="test", data_dir=tmp_path / "data", encryption_keys=encryption_key,
+                      jwt_secret=JWT_SECRET, egress_allow="127.0.0.1", check_timeout=5, sync_wait=10)
+        values.update(overrides)
+        return Settings(_env_file=None, **values)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings, database_url) -> Settings:
+    return make_settings(database_url=database_url)
+
+
+class Api:
+    """A client for the API under test: real HTTP, with tokens for any role."""
+
+    def __init__(self, base: str, session: aiohttp.ClientSession, secret: str) -> None:
+        self.base = base
+        self.session = session
+        self.secret = secret
+
+    def token(self, role: str = "admin", org: str | None = "acme", sub: str | None = None, ttl: int = 600) -> str:
+        return issue_token(self.secret, role=role, org=org if role in ("owner", "admin", "member") else None,
+                           sub=sub, ttl=ttl)
+
+    def headers(self, role: str = "admin", org: str = "acme", **extra) -> dict:
+        return {"Authorization": f"Bearer {self.token(role, org)}", **extra}
+
+    async def call(self, method: str, path: str, *, role: str | None = "admin", org: str = "acme",
+                   json=None, data=None, headers: dict | None = None):
+        hdrs = dict(headers or {})
+        if role is not None:
+            hdrs.setdefault("Authorization", f"Bearer {self.token(role, org)}")
+        async with self.session.request(method, self.base + path, json=json, data=data, headers=hdrs) as resp:
+            body = await resp.read()
+            try:
+                parsed = await resp.json(content_type=None) if body else None
+            except ValueError:
+                parsed = body.decode(errors="replace")
+            return resp.status, parsed, resp.headers
+
+
+@pytest.fixture
+async def api_factory(database_url):
+    servers = []
+    sessions = []
+
+    async def start(settings: Settings, **kwargs) -> Api:
+        from api.app import create_app
+
+        server = TestServer(create_app(settings, **kwargs), host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        session = aiohttp.ClientSession()
+        sessions.append(session)
+        return Api(str(server.make_url("")).rstrip("/"), session, settings.jwt_key)
+
+    yield start
+    for session in sessions:
+        await session.close()
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def api(api_factory, settings) -> Api:
+    return await api_factory(settings)
+
+
+def openai_body(**overrides) -> dict:
+    body = {"kind": "openai", "name": f"OpenAI {uuid.uuid4().hex[:6]}", "model": "gpt-4.1-mini",
+            "api_key": "sk-test-" + uuid.uuid4().hex}
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, env: dict | None = None, input: str | None = None, timeout: float = 60):
+    """Run the installed console script in a subprocess."""
+    import shutil
+    import sys
+
+    exe = shutil.which("llm-providers") or str(Path(sys.executable).parent / "llm-providers")
+    return subprocess.run([exe, *args], env={**os.environ, **(env or {})}, input=input, capture_output=True,
+                          text=True, timeout=timeout)
