@@ -20,6 +20,7 @@ class Job(Model):
     expected_version = fields.IntField()
     outcome = fields.CharField(max_length=64, null=True)
     requested_by = fields.CharField(max_length=256)
+    requested_role = fields.CharField(max_length=16)
     attempts = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     started_at = fields.DatetimeField(null=True)

@@ -7,7 +7,9 @@ import json
 import logging
 import sys
 
+from service import cli_check
 from service.config import ConfigurationError, Settings
+from tasks import cli as worker_cli
 
 
 def _settings() -> Settings:
@@ -87,22 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("rotate-keys", help="re-encrypt every stored key under the first encryption key") \
         .set_defaults(func=cmd_rotate_keys)
 
-    for module in _optional_commands():
-        module.add_parser(sub)
+    cli_check.add_parser(sub)
+    worker_cli.add_parser(sub)
     return parser
-
-
-def _optional_commands():
-    import importlib
-
-    modules = []
-    for name in ("service.cli_check", "tasks.cli"):
-        try:
-            modules.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name not in (name, name.split(".")[0]):
-                raise
-    return modules
 
 
 def main(argv: list[str] | None = None) -> int:

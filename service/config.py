@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     alert_webhook_url: str | None = None
     alert_webhook_secret: SecretStr | None = None
     rate_limit_checks: str = "30/minute"
+    # Not in the outer contract: how long a job may stay queued or running before the sweeper fails it
+    # as `worker_lost`, and how many checks one worker process runs at once.
+    job_deadline: float = Field(120.0, gt=0)
+    queue_name: str = Field("llmp", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    worker_concurrency: int = Field(100, ge=1, le=1000)
 
     @field_validator("env")
     @classmethod

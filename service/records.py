@@ -13,6 +13,7 @@ from service.audit import record_audit
 from service.auth import Principal
 from service.context import ServiceContext
 from service.crypto import last4
+from service.egress import EndpointBlocked, validate_endpoint
 from service.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from service.providers.catalog import kind_spec
 from service.providers.target import ProviderTarget
@@ -48,15 +49,12 @@ async def list_records(org: str) -> tuple[list[ProviderRecord], uuid.UUID | None
 
 
 async def _guard_endpoint(ctx: ServiceContext, endpoint: str | None) -> None:
+    """Refuse at save time what every check would refuse (the guard runs again at each call)."""
     if endpoint:
-        from service.egress import validate_endpoint  # the egress guard is shared with every check
-
         try:
             await validate_endpoint(endpoint, ctx.settings)
-        except Exception as exc:  # noqa: BLE001 - its message is written for a person and holds no secret
-            if getattr(exc, "code", None) == "endpoint_blocked":
-                raise InvalidInput({"endpoint": str(exc)}) from None
-            raise
+        except EndpointBlocked as exc:
+            raise InvalidInput({"endpoint": exc.message}) from None
 
 
 async def create_record(ctx: ServiceContext, principal: Principal, data: ProviderCreate) -> ProviderRecord:

@@ -132,11 +132,35 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args: str, env: dict | None = None, input: str | None = None, timeout: float = 60):
-    """Run the installed console script in a subprocess."""
+def run_cli(*args: str, env: dict | None = None, input: str | None = None, timeout: float = 60,
+            cwd: str | os.PathLike | None = None):
+    """Run the installed console script in a subprocess (in `cwd`, to prove nothing depends on it)."""
     import shutil
     import sys
 
     exe = shutil.which("llm-providers") or str(Path(sys.executable).parent / "llm-providers")
     return subprocess.run([exe, *args], env={**os.environ, **(env or {})}, input=input, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, cwd=cwd)
+
+
+@pytest.fixture
+def redis_settings(make_settings, database_url):
+    """Settings on the real Redis broker, with a queue of this test's own."""
+    return make_settings(database_url=database_url, broker_url=REDIS_URL,
+                         queue_name=f"llmp-test-{uuid.uuid4().hex[:10]}", rate_limit_checks="100000/minute")
+
+
+@pytest.fixture
+def worker_factory(tmp_path):
+    from tests.processes import start_worker
+
+    started = []
+
+    def start(settings: Settings, concurrency: int = 20, name: str = "worker"):
+        proc = start_worker(settings, tmp_path / f"{name}-{len(started)}.log", concurrency)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api.job_answers import answer_job
 from api.auth import ANY_ORG_ROLE, ANY_ROLE, MANAGERS, PRINCIPAL, requires
 from api.keys import CONTEXT
 from api.openapi import documented
-from api.schemas import AuditPageOut, CatalogOut, ProviderListOut, ProviderOut, read_json
+from api.schemas import AuditPageOut, JobAcceptedOut, CatalogOut, ProviderListOut, ProviderOut, read_json
 from service import records
 from service.audit import list_audit
 from service.catalog_view import catalog_view
 from service.errors import InvalidInput
+from service.jobs import start_job
 from service.validation import ProviderCreate, ProviderUpdate, parse_body
 
 routes = web.RouteTableDef()
@@ -87,12 +89,18 @@ __all__ = ["routes", "ProviderUpdate"]
 
 
 @routes.patch("/llm-providers/{id}")
-@documented("Update a provider; a new api_key rotates the key", request=ProviderUpdate,
-            responses={200: ProviderOut}, errors=(404, 409))
+@documented("Update a provider; a new api_key rotates the key. For the active provider a new key, model, "
+            "endpoint or api_version applies only after a live check passes", request=ProviderUpdate,
+            responses={200: ProviderOut, 202: JobAcceptedOut}, errors=(404, 409, 429, 503))
 @requires(*MANAGERS)
 async def update_provider(request: web.Request) -> web.Response:
     principal = request[PRINCIPAL]
     data = parse_body(ProviderUpdate, await read_json(request))
     record = await records.get_record(principal.org, request.match_info["id"])
-    record = await records.update_record(request.app[CONTEXT], principal, record, data)
+    ctx = request.app[CONTEXT]
+    try:
+        record = await records.update_record(ctx, principal, record, data)
+    except records.CheckRequired as pending:
+        changes = {**pending.plan.immediate, **pending.plan.checked}
+        return await answer_job(request, await start_job(ctx, principal, "update", record, changes))
     return web.json_response(records.record_view(record, await records.active_provider_id(principal.org)))

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS "jobs" (
     "expected_version" INT NOT NULL,
     "outcome" VARCHAR(64),
     "requested_by" VARCHAR(256) NOT NULL,
+    "requested_role" VARCHAR(16) NOT NULL,
     "attempts" INT NOT NULL,
     "created_at" TIMESTAMPTZ NOT NULL,
     "started_at" TIMESTAMPTZ,
@@ -129,6 +130,7 @@ CREATE TABLE IF NOT EXISTS "jobs" (
     "expected_version" INT NOT NULL,
     "outcome" VARCHAR(64),
     "requested_by" VARCHAR(256) NOT NULL,
+    "requested_role" VARCHAR(16) NOT NULL,
     "attempts" INT NOT NULL,
     "created_at" TIMESTAMP NOT NULL,
     "started_at" TIMESTAMP,
@@ -192,44 +194,44 @@ async def downgrade(db: BaseDBAsyncClient) -> str:
 
 
 MODELS_STATE = (
-    "eJztXFtv2zYU/iuEnlIgCxLbuawYBjhp1rpokyJ1t6JNodASbXOWSVWi4hhd/vtIWrLuqm"
-    "RbtqzqJa3Jc0jqO+ThuZD8oUypjgz7qKsx/Ig+WPQR68hSXoIfCoFTxP+TQnEIFGiafr0o"
-    "YHBgSBYoaVXTJZaVcGAzi1fw+iE0bMSLdGRrFjYZpkRw3RIELDoDJrIAtUZghtkYQAIWrQ"
-    "GvtZeAjcUvPIXWHEzQHEzhBNngXkFPnNSYA0rQvQIg0CEfEbQR71BjR2IQOtX4KDAZbaG/"
-    "e3JP+mO/HTCkFsIjIpvANri7/ti/6131D4FNZRdLdsxsZAyBhYaOzTtiFHCEEUOBwVlIo5"
-    "Yuv8kh+LuDVEZHiLciZPf1Gy/GREdPyPZ+mhN1iJGhh0TLv1q0ICtUNjdl4dUYWn9JUgHY"
-    "QNWo4UxJgNycszElS3oOqCgdIYIsyJAeEDBxDMOdE17RYrS8gFkOWg5T9wt0NISOIaaJ4F"
-    "4MwS9TVPXmtq9+vO6rqhKbQh5HQMpukUaJmH6YMFsiMIVPqoHIiI35z5PWxfOiIx+JBZno"
-    "8e/u3dWb7t0Bp3ohuqR8Fi+m+Y1b1VrUPctGuBAXzUjofay1MdImSFcf+XoQo43h3iMsGf"
-    "YEzogI+GetIgKvwJeBvzK3IYSRGMRvrZPOeeeifda54CRyoMuS8wyx9G76EnEfYbk0xOer"
-    "kMXhfcVrGJ6iZIyjvBGAdZf5yPvPHsKdgWW/954ro+77D6L5qW1/NyRi3f61qGnJ0nmk9O"
-    "AsshqWjYB/ev03QPwEX25vriWc1GYjS/bo0/W/KGJM0GFUJXSmQj2IiVfsFaWIejAvosGi"
-    "fJtRZbteRyFl1jo9y6HMOFWqMpN14aXl7WEq1uNwf/rUe5UMd4QtgrbjYP1IMO/d9pEBsE"
-    "S3vQA3OOvldz4/i614OAlsEKJgALXJDFq6GquhLZq4mZgBMywsDG7U9Cn/IwXS46OGREMJ"
-    "4LtWnWfP3Ul7Yl8F4Zf6/VtwtrR4ohOR47CwqESdZ4cpzyFZhKEXVdPWNFoCCRzJjxbDE4"
-    "NJhjXBnI4Dn25OL0e/sPrymdPpGCYYjF89206O8lte+7GYNtiFElD+GDpEE5AA2ZP40/lT"
-    "qZxeyLIcd2mlx7e2WpjpPrgT/mVF0PXoa2g5tFs54G23UtEVVWFw5b8FwPXoawjuyfFxns"
-    "l7fJw+eUVdGF+5VxQBeMlQQ4RbuRBuZSDciiOMiG5S173OC3KQZyWcXRVbVZg7edSwIMsA"
-    "uhNTxNDE6bGRDI8uzFY/vM86OdA+66RiLaoiWx6aqxo2uenH0FPCzO7z0pTNL8ZZCz2SFR"
-    "m5/twPBUU8YA/edz+/CAVG3t3evPbIA4K4end7mSAAA9qsU8jwCDLVAvbwPM8zzdNneWyS"
-    "jxE02Fjl/i9z7CI4xxi3hzWnnhA6I2W5JxGLJE+c6CQ9THQSixK50Hnx6uJR2MQGNhCKrZ"
-    "iCr1Mk1hMZ/0KkOTLtN4TYcEQXMemnpjh+0sr20h3HZS29Dec6XMDEhqAiy6IJkcC3H29v"
-    "MtEOM0eXGdYY+A8Y2M6D9f4sMIFK9oYe3bsji0Y0EN3Qi+f0dpLLO9mTya1ZaMU0Xpizhk"
-    "k8hX+gfkuMubvo9mQrcfVD5k7imPqKUg9zNlKvitQTDAg5+rWSYBlJmkh+mNsQSfvipcvs"
-    "ZcrukAFZsi5OPfq0l9thLEv2XDCr9ZYOlIRUlig+zMpf/UsHJeSsmiRVk6T6RZJUEp8C6H"
-    "r0NQwTbT5qUb2zLbudz+voBx/V4oG38iNuccXLKR2kl6Vpy565HH0x3hjG6Z6/z9G4+6u7"
-    "+9oYklFSfCsd+ABLg/zqyKMnE2lspVPUSazNMeqE6At1mEaLndsIsDQJ2J8nYC3EP9Mufn"
-    "o5yldD866U08uQMTQ1WZGERJClyT40Adq6h+ryBGi5gW6tJvUwZ5PQrU48Ni7lISbYHq8k"
-    "5ghrI+cqy1nnesrAJMHOyxZykK+G+nvfRVxWbqVgqqDr6JhdE2bNlaS75H7tYeY9ckGnIk"
-    "6IUfkZhOUlGKwvrsDkTidc4lGqJZkYHkywIV1Vt14moXw38/dWq90+bx23zy5OO+fnpxfH"
-    "S2MyXpVlVV72XgvDMrQ4PEtzX9IMu4yDl5Fn4CsrKWOaeZ828fRQHRAuxxUVgKkWNQrFV8"
-    "JcNcR687FxqLHE+GD23fA1LhFUG+DN3+3aedpsf3yDAmmzHQRfqz1xNx991RGD2CiUvQmw"
-    "NNmbNfJmTdjwFwkbVsULNZDFlCQHVFYcZvqegmQbTqd/7oGafNLKSc6Jlt5ooLQ547bTM2"
-    "7NWwEl2pNVPDAUB1iuxrJmbdk+0RaDJxWzdLYQO2n8oTL8oSmybb63xxFNv6QeYKmF4t32"
-    "7XSh4dQJKnQyJcizEX1RoddB27neFWlnvCvSjr8r4ht1MZSzPaEQYw0doT1xfHKlWHlT1H"
-    "hcScwR1iaVXjU5V8TDfYOgxQYIJnq5fuVhlqc79shyvtP9DtoMiFkHENTGQKNTkxJEGDh4"
-    "mFFrgqyHQ/Bga2OkO9yHfngBZtAGohMdDC06jT/EvYkG17ggtuyvyI4XYqrdi9ibcu/SfW"
-    "kbcYthhZNkPluz+VVOKcbD7EWWlM9RP5dzY8nkiuw7XWRhbZy06bg1mTsO9GkqcyX4VznA"
-    "s+Yh8HSNvsLjfes+3Fc1/R1d86e51vxpxpo/jT+TaBZB2CWvIbqlPKjKe2SJhmDGzT6fZa"
-    "3ccNXQ3kZyeKeb2fP/tt2SQw=="
+    "eJztXFtv2zYU/iuEnlIgCxLbuawYBjhp1rpokyJ1t6JNodASbWuWSVWi4hhd/vtIWrJulC"
+    "rZli2reklr8hyS+g55eC4kfyhToiPTOepq1HhEH2zyaOjIVl6CHwqGU8T+k0JxCBRoWUE9"
+    "L6BwYAoWKGhVyyMWlXDgUJtVsPohNB3EinTkaLZhUYNgznWLEbDJDFjIBsQegZlBxwBisG"
+    "gN+K29BHTMfxlTaM/BBM3BFE6QA+4V9MRIzTkgGN0rAAIdshFBB7EONXrEB6ETjY3CwKMt"
+    "9HeP73F/HLQDhsRGxgiLJgwH3F1/7N/1rvqHwCGiiyW7QR1kDoGNhq7DOqIEMIQRRaHB2U"
+    "gjti6+ycXGdxeplIwQa4XL7us3VmxgHT0hx/9pTdShgUw9Ilr21bwFUaHSuSUKr8bQ/kuQ"
+    "csAGqkZMd4pD5Nacjgle0jNAeekIYWRDivSQgLFrmt6c8IsWo2UF1HbRcph6UKCjIXRNPk"
+    "0492IIQZmiqje3ffXjdV9VlcQU8jlCUvaKNIL59DMwdQQCU/ikmgiP6Jj9PGldPC86CpBY"
+    "kPEe/+7eXb3p3h0wqhe8S8Jm8WKa33hVrUXds2iECXHRjIA+wFobI22CdPWRrQc+2gTuPU"
+    "zlsEs4YyJgn7WKCPyCQAbBytyGEEZ8EL+1TjrnnYv2WeeCkYiBLkvOM8TSu+kLxAOExdLg"
+    "n69CmoT3FauhxhTJMY7zxgDWPeYj/z97CHcGlv3ee6aMuu8/8OanjvPdFIh1+9e8piVK57"
+    "HSg7PYalg2Av7p9d8A/hN8ub25FnASh45s0WNA1/+i8DFBlxIVk5kK9TAmfrFflCLqwbyI"
+    "BovzbUaV7XodRZRZ6/QshzJjVKnKTNRFl5a/h6mGnoT706feKzncMbYY2q5r6Eecee+2jw"
+    "yABbrtBbjhWS++8/mZb8XDSWiD4AUDqE1m0NbVRA1pEelmYoXMsKgwmFHTJ+yPEEiPjRpi"
+    "DUnA96w63567E/bEvgoiKA36t+FsafHEJyLDYWFR8TrfDlOeI7KIQs+rpq1pvARiOBIfzY"
+    "fHByOHVWJOJ4FPN6eXo19YffnM6XQMJQbjV9+2E6P8ltd+LKYNdqEElD+GLtY4JED0xP90"
+    "/lQqpxeyLMddWunJra0WZnoA7oR9WRF0ffoaWg7tVg54261UdHlVFFzxbwFwffoagntyfJ"
+    "xn8h4fp09eXhfFV+wVRQBeMtQQ4VYuhFsZCLeSCCOsW8Rzr/OCHOZZCWdPxVYV5k4eNczJ"
+    "MoDuJBQxtIz02EiGRxdlqx/eZ50caJ91UrHmVbEtD81VzbCY6UfRk2Rm91lpyuaX4KyFHs"
+    "mKjFx/7keCIj6wB++7n19EAiPvbm9e++QhQVy9u72UCMCEDu0UMjzCTLWAPTrP80zz9Fme"
+    "mORjBE06Vpn/S12nCM4Jxu1hzagnmMxwWe5JzCLJEyc6SQ8TnSSiRB50fry6eBRW2sAGQr"
+    "EVU/B1isT6ImNfiDRXpP2G0DBd3kVC+qkpjp+0sr10x3FZS2/DuQ4PML4hqMi2iSQS+Pbj"
+    "7U0m2lHm+DIzNAr+A6bh5MF6fxYYRyV7Q4/v3bFFwxuIb+jFc3o7yeWd7Mnk1my0Yhovyl"
+    "nDJJ7CPlC/xebcW3R7spV4+iFzJ3EtfUWpRzkbqVdF6hIDQox+rSRYRpImlh9mNoRsX7z0"
+    "mP1M2R0yIZXr4tSjT3u5HSayZM8Fs1pvyUCRpLJ48WFW/upfMighZ9UkqZok1S+SpBL4FE"
+    "DXp69hmGjzUYvqnW3Z7XxeRz8EqBYPvJUfcUsqXkbpIr0sTVv2zGXo8/EmME73/AOOxt1f"
+    "3d3XxhCPZPGtdOBDLA3yqyOPniyk0ZVOUctYm2PUkugLcalGip3bCLE0CdifJ2BtxD7TKX"
+    "56Oc5XQ/OulNPLAW42MQtN7CRnDTHfvGECKUVTixbJAIVZmnRPExGve2w0T0SceUT2alKP"
+    "cjYZ9OoEwJNSHhrYcMYriTnG2si5ynLWmZ4yDSyxP7KFHOarof7edxGXlcwqmJvpurpBrz"
+    "G154rs8n5Qe5h5cZ/TqYgRGqj8lM3y1pGhL+4c5c7fXBqjVEtSGo+V2JCeqlsvdVO+X/97"
+    "q9Vun7eO22cXp53z89OL46UxmazKsiove6+5YRlZHL6luS95nV16SWUkdtjKkqWoMy8wS4"
+    "9r1QHhUnx/AVhhvz/KVUOsS/D5NSoNyGZfxl/j1ka1Ad78Zbqd5yn3xzcokKfcQbS72hN3"
+    "8+FuHVFomIXSZSGWJl22RqKyCRv+ImHDqnihJrKpInNARcVhpu/JSbbhdAYHTYjFJq2Y5I"
+    "xo6Y2GSptDhTs9VNg8zlCiPVnFE1pJgMVqLGvWlu0TbTF4UjFLZwuxk8YfKsMfmiLHYXt7"
+    "EtH0VwFCLLVQvNt+DoBrOHWCCh0FCvNsRF9U6DnWdq6HXNoZD7m0kw+5BEZdAuVsTyjCWE"
+    "NHaE8cn1wpVtYUMR9XEnOMtUmlV03OFfFw3yBo0wGCUi83qDzM8nTHPlnOh9HfQYcCPusA"
+    "gtoYaGRqEYwwBQcPM2JPkP1wCB4cbYx0l/nQDy/ADDqAd6KDoU2myZfPN9HgGjfylv0V2f"
+    "EiTLV7gnxT7l26L+0gZjGscJIsYGs2v8opxWSYvciSCjjq53JuLJlckX2ni2xDG8s2Ha8m"
+    "c8eBAU1l7mD/Kgd41jwEnq7RV3gtcd2XEqumv+Nr/jTXmj/NWPOnyXcprSIIe+Q1RLeUF2"
+    "xZj1RqCGZcpQxY1soNVw3tbSSHd7qZPf8PArsJJw=="
 )

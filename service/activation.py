@@ -1,0 +1,86 @@
+"""Which provider is an org's active one: activation after a passed check, checked updates, deactivation.
+
+Each write here runs inside the caller's transaction; the `active_providers` primary key (one row per
+org) is what keeps "exactly one active" true under concurrency.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from models.jobs import Job
+from models.providers import ActiveProvider, ProviderRecord
+from service.audit import record_audit
+from service.auth import Principal
+from service.context import ServiceContext
+from service.records import apply_update
+
+
+def _now():
+    from service.jobs import now
+
+    return now()
+
+
+async def _locked_record(job: Job) -> ProviderRecord | None:
+    return await ProviderRecord.filter(id=job.provider_id, org=job.org).select_for_update().first()
+
+
+async def set_active(org: str, record: ProviderRecord, actor: str) -> None:
+    """Point the org at `record`. Update first, insert when the org had none; a concurrent insert makes
+    this raise IntegrityError and the caller retries its transaction."""
+    values = {"provider_id": record.id, "checked_version": record.version, "activated_at": _now(),
+              "activated_by": actor}
+    if not await ActiveProvider.filter(org=org).update(**values):
+        await ActiveProvider.create(org=org, **values)
+
+
+def _mark_healthy(record: ProviderRecord, checked_at) -> None:
+    record.health_status = "healthy"
+    record.health_checked_at = checked_at
+    record.health_consecutive_failures = 0
+    record.health_last_error = None
+
+
+async def apply_test(ctx: ServiceContext, job: Job, check, changes: dict[str, Any]) -> tuple[str, str]:
+    return "succeeded", "passed" if check.ok else "check_failed"
+
+
+async def apply_activation(ctx: ServiceContext, job: Job, check, changes: dict[str, Any]) -> tuple[str, str]:
+    if not check.ok:
+        return "failed", "check_failed"
+    record = await _locked_record(job)
+    if record is None:
+        return "failed", "provider_deleted"
+    if record.version != job.expected_version:
+        return "failed", "provider_changed"
+    _mark_healthy(record, check.checked_at)
+    await record.save(update_fields=["health_status", "health_checked_at", "health_consecutive_failures",
+                                     "health_last_error", "updated_at"])
+    await set_active(job.org, record, job.requested_by)
+    return "succeeded", "activated"
+
+
+async def apply_checked_update(ctx: ServiceContext, job: Job, check, changes: dict[str, Any]) -> tuple[str, str]:
+    if not check.ok:
+        return "failed", "check_failed"
+    record = await _locked_record(job)
+    if record is None:
+        return "failed", "provider_deleted"
+    if record.version != job.expected_version:
+        return "failed", "provider_changed"
+    _mark_healthy(record, check.checked_at)
+    record = await apply_update(ctx, record, changes)
+    await ActiveProvider.filter(org=job.org, provider_id=record.id).update(checked_version=record.version)
+    return "succeeded", "updated"
+
+
+JOB_APPLIERS = {"test": apply_test, "activate": apply_activation, "update": apply_checked_update}
+
+
+async def deactivate(principal: Principal) -> bool:
+    """Clear the org's active provider; records stay. Idempotent; returns whether one was active."""
+    pointer = await ActiveProvider.get_or_none(org=principal.org)
+    removed = await ActiveProvider.filter(org=principal.org).delete()
+    await record_audit(principal, "deactivate", "ok" if removed else "ok:none_active",
+                       provider_id=pointer.provider_id if pointer else None)
+    return bool(removed)

@@ -1,0 +1,89 @@
+"""Runs one job in a worker: claim it, check live, apply the outcome and record it in one transaction.
+
+Idempotent: a redelivered job that already ended does nothing; a claim is a compare-and-set on the
+job's status and attempt count, so two deliveries never both apply.
+"""
+from __future__ import annotations
+
+import logging
+
+from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.transactions import in_transaction
+
+from models.audit import AuditEntry
+from models.jobs import Job
+from models.providers import ProviderRecord
+from service.activation import JOB_APPLIERS
+from service.checks import run_check
+from service.context import ServiceContext
+from service.errors import CredentialsUnavailable
+from service.jobs import FINISHED, finish_job, now, unseal_changes
+from service.job_events import publish_job_finished
+from service.records import target_of
+
+log = logging.getLogger("llmp.jobs")
+APPLY_ATTEMPTS = 5
+
+
+class _Superseded(Exception):
+    """The job was recorded by someone else (the sweeper) while this run checked it."""
+
+
+async def execute_job(ctx: ServiceContext, job_id: str) -> None:
+    job = await Job.get_or_none(id=job_id)
+    if job is None or job.status in FINISHED:
+        return
+    if job.deadline < now():
+        await finish_job(ctx, job, "failed", None, "worker_lost")
+        return
+    attempt = job.attempts + 1
+    claimed = await Job.filter(id=job.id, status=job.status, attempts=job.attempts).update(
+        status="running", started_at=now(), attempts=attempt)
+    if not claimed:
+        return
+    job.status, job.attempts = "running", attempt
+
+    record = await ProviderRecord.get_or_none(id=job.provider_id, org=job.org)
+    if record is None:
+        await _finish(ctx, job, "failed", None, "provider_deleted")
+        return
+    try:
+        changes = unseal_changes(ctx, job)
+        target = target_of(ctx, record, changes)
+    except CredentialsUnavailable:
+        await _finish(ctx, job, "failed", None, "credentials_unavailable")
+        return
+    check = await run_check(target, ctx.http, ctx.settings)
+    applier = JOB_APPLIERS[job.type]
+    for _ in range(APPLY_ATTEMPTS):
+        try:
+            async with in_transaction():
+                status, outcome = await applier(ctx, job, check, changes)
+                recorded = await Job.filter(id=job.id, status="running", attempts=attempt).update(
+                    status=status, result=check.as_dict(), outcome=outcome, finished_at=now(), changes=None)
+                if not recorded:
+                    raise _Superseded
+                await _audit(job, outcome, check)
+            break
+        except _Superseded:
+            log.warning("job %s was ended elsewhere while it ran; its result is discarded", job.id)
+            return
+        except (IntegrityError, OperationalError) as exc:  # a concurrent activation won the race; redo
+            log.info("job %s: retrying its transaction after %s", job.id, type(exc).__name__)
+    else:
+        await _finish(ctx, job, "failed", check.as_dict(), "conflict")
+        return
+    await publish_job_finished(ctx.redis, str(job.id))
+
+
+async def _finish(ctx: ServiceContext, job: Job, status: str, result, outcome: str) -> None:
+    if await finish_job(ctx, job, status, result, outcome, only_from=("running",)):
+        await _audit(job, outcome, None)
+
+
+async def _audit(job: Job, outcome: str, check) -> None:
+    details = {"job_id": str(job.id)}
+    if check is not None and not check.ok:
+        details["check_error"] = check.error.code
+    await AuditEntry.create(org=job.org, actor=job.requested_by, actor_role=job.requested_role, action=job.type,
+                            provider_id=job.provider_id, outcome=outcome, details=details)

@@ -1,0 +1,68 @@
+"""`llm-providers run`: migrations, then the API, a worker and the scheduler as one process tree.
+
+Ctrl-C (or SIGTERM) stops every child cleanly; if one child dies the others are stopped too.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from service.auth import issue_token
+from service.config import Settings
+
+DEMO_ORG = "demo"
+
+
+def _child(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "service.cli", *args], env=os.environ.copy())
+
+
+def run_everything(settings: Settings, host: str, port: int) -> int:
+    from service.migrate import apply_migrations
+
+    settings.validate_for_startup()
+    applied = asyncio.run(apply_migrations(settings))
+    print(f"database ready ({len(applied)} migration(s) applied) at {settings.effective_database_url.split('@')[-1]}")
+    children = {
+        "api": _child(["serve", "--host", host, "--port", str(port)]),
+        "worker": _child(["worker"]),
+        "scheduler": _child(["beat"]),
+    }
+    token = issue_token(settings.jwt_key, role="admin", org=DEMO_ORG, sub="dev-admin@demo", ttl=12 * 3600)
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    print(f"\nLLM Providers is running on http://{shown_host}:{port}  (Ctrl-C stops everything)\n"
+          f"  admin page:   http://{shown_host}:{port}/ui/#token={token}\n"
+          f"  bearer token for the demo org's admin (12 h):\n  {token}\n", flush=True)
+
+    stopping = False
+
+    def request_stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    exit_code = 0
+    while not stopping:
+        for name, proc in children.items():
+            if proc.poll() is not None:
+                print(f"{name} exited with {proc.returncode}; stopping the rest", file=sys.stderr)
+                exit_code = proc.returncode or 1
+                stopping = True
+        time.sleep(0.2)
+    for proc in children.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for proc in children.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    print("stopped", flush=True)
+    return exit_code
