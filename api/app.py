@@ -7,7 +7,7 @@ from aiohttp import web
 
 from api.errors import error_middleware
 from api.keys import CONTEXT, SETTINGS
-from api.routes import jobs, providers, system
+from api.routes import discovery, internal, jobs, ops, providers, system, ui
 from service.assembly import close_context, open_context
 from service.config import Settings
 from service.db import close_database, open_database
@@ -28,6 +28,10 @@ def create_app(settings: Settings, *, manage_database: bool = True, enqueue: Enq
     app.add_routes(system.routes)
     app.add_routes(providers.routes)
     app.add_routes(jobs.routes)
+    app.add_routes(internal.routes)
+    app.add_routes(ops.routes)
+    app.add_routes(discovery.routes)
+    app.add_routes(ui.routes)
     return app
 
 
@@ -45,7 +49,7 @@ def _service_context(enqueue: Enqueue | None):
 
             producer = JobProducer(app[SETTINGS])
         ctx = await open_context(app[SETTINGS], enqueue=enqueue or producer.enqueue)
-        await ctx.extras["job_events"].start()
+        await ctx.extras["events"].start()
         app[CONTEXT] = ctx
         yield
         await close_context(ctx)

@@ -8,6 +8,7 @@ import json
 import logging
 
 from aiohttp import web
+from redis.exceptions import RedisError
 from tortoise.exceptions import DBConnectionError
 
 from service.errors import (
@@ -78,7 +79,7 @@ async def error_middleware(request: web.Request, handler):
         message = exc.reason if exc.status != 413 else "The request body is too large."
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
         return error_response(exc.status, CODE_BY_HTTP_STATUS.get(exc.status, "http_error"), message, headers=headers)
-    except (DBConnectionError, ConnectionError, OSError, TimeoutError) as exc:
+    except (DBConnectionError, RedisError, ConnectionError, OSError, TimeoutError) as exc:
         log.error("dependency unavailable in %s %s: %s", request.method, request.path, type(exc).__name__)
         return error_response(503, "dependency_unavailable", "A service this API depends on is not answering; "
                               "try again shortly.")

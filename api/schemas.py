@@ -141,3 +141,40 @@ class DeactivatedOut(_Out):
 class ProbeOut(BaseModel):
     model_config = ConfigDict(extra="allow")
     status: str
+
+
+class ResolvedProviderOut(_Out):
+    id: str
+    kind: str
+    model: str
+    base_url: str
+    api_version: str | None
+    api_key: str
+    health: dict[str, Any]
+
+
+class ResolvedOut(_Out):
+    source: Literal["default", "byo"]
+    quota_bypassed: bool
+    provider: ResolvedProviderOut | None
+
+
+class ProviderErrorReportOut(_Out):
+    recorded: bool
+    provider_id: str | None
+    health: HealthOut | None
+
+
+class AlertOut(_Out):
+    id: str
+    kind: Literal["provider_failing", "provider_errors", "workers_silent", "scheduler_silent"]
+    status: Literal["open", "resolved"]
+    org: str | None
+    provider_id: str | None
+    message: str
+    opened_at: str
+    resolved_at: str | None
+
+
+class AlertListOut(_Out):
+    items: list[AlertOut]

@@ -13,6 +13,7 @@ from service.audit import record_audit
 from service.auth import Principal
 from service.context import ServiceContext
 from service.records import apply_update
+from service.resolve import announce_provider_change
 
 
 def _now():
@@ -77,10 +78,11 @@ async def apply_checked_update(ctx: ServiceContext, job: Job, check, changes: di
 JOB_APPLIERS = {"test": apply_test, "activate": apply_activation, "update": apply_checked_update}
 
 
-async def deactivate(principal: Principal) -> bool:
+async def deactivate(ctx: ServiceContext, principal: Principal) -> bool:
     """Clear the org's active provider; records stay. Idempotent; returns whether one was active."""
     pointer = await ActiveProvider.get_or_none(org=principal.org)
     removed = await ActiveProvider.filter(org=principal.org).delete()
+    await announce_provider_change(ctx, principal.org)
     await record_audit(principal, "deactivate", "ok" if removed else "ok:none_active",
                        provider_id=pointer.provider_id if pointer else None)
     return bool(removed)

@@ -6,6 +6,7 @@ job's status and attempt count, so two deliveries never both apply.
 from __future__ import annotations
 
 import logging
+import time
 
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.transactions import in_transaction
@@ -17,9 +18,11 @@ from service.activation import JOB_APPLIERS
 from service.checks import run_check
 from service.context import ServiceContext
 from service.errors import CredentialsUnavailable
+from service.metrics import record_check, record_queue_wait
 from service.jobs import FINISHED, finish_job, now, unseal_changes
 from service.job_events import publish_job_finished
 from service.records import target_of
+from service.resolve import announce_provider_change
 
 log = logging.getLogger("llmp.jobs")
 APPLY_ATTEMPTS = 5
@@ -53,7 +56,12 @@ async def execute_job(ctx: ServiceContext, job_id: str) -> None:
     except CredentialsUnavailable:
         await _finish(ctx, job, "failed", None, "credentials_unavailable")
         return
+    if job.started_at is None:
+        await record_queue_wait(ctx.redis, job.type, (now() - job.created_at).total_seconds())
+    started = time.monotonic()
     check = await run_check(target, ctx.http, ctx.settings)
+    await record_check(ctx.redis, record.kind, "ok" if check.ok else check.error.code,
+                       time.monotonic() - started, job.type)
     applier = JOB_APPLIERS[job.type]
     for _ in range(APPLY_ATTEMPTS):
         try:
@@ -73,6 +81,8 @@ async def execute_job(ctx: ServiceContext, job_id: str) -> None:
     else:
         await _finish(ctx, job, "failed", check.as_dict(), "conflict")
         return
+    if status == "succeeded" and job.type != "test":
+        await announce_provider_change(ctx, job.org)
     await publish_job_finished(ctx.redis, str(job.id))
 
 

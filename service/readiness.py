@@ -6,6 +6,7 @@ import os
 
 from service.context import ServiceContext
 from service.db import ping_database
+from service.liveness import liveness_report
 
 PROBE_TIMEOUT = 2.0
 
@@ -13,7 +14,13 @@ PROBE_TIMEOUT = 2.0
 async def readiness(ctx: ServiceContext) -> dict:
     checks = {"database": await _probe(ping_database()), "broker": await _probe(_ping_broker(ctx))}
     ready = all(value == "ok" for value in checks.values())
-    return {"status": "ready" if ready else "not_ready", "checks": checks}
+    report = {"status": "ready" if ready else "not_ready", "checks": checks}
+    if checks["database"] == "ok":
+        try:  # reported, never a reason to be unready
+            report["components"] = await asyncio.wait_for(liveness_report(), PROBE_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001
+            report["components"] = {"error": type(exc).__name__}
+    return report
 
 
 async def _probe(awaitable) -> str:

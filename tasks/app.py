@@ -8,7 +8,8 @@ from tasks.celery_config import make_celery
 
 celery_app = make_celery(Settings())
 
-import tasks.jobs  # noqa: E402,F401 - registers the tasks on celery_app
+import tasks.health  # noqa: E402,F401 - registers the tasks on celery_app
+import tasks.jobs  # noqa: E402,F401
 
 
 @worker_shutdown.connect

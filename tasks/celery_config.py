@@ -9,6 +9,9 @@ from service.config import Settings
 
 RUN_JOB = "llmp.run_job"
 SWEEP_STUCK_JOBS = "llmp.sweep_stuck_jobs"
+HEARTBEAT = "llmp.heartbeat"
+HEALTH_SWEEP = "llmp.health_sweep"
+HEALTH_CHUNK = "llmp.health_check_chunk"
 
 
 def celery_settings(settings: Settings) -> dict:
@@ -32,8 +35,13 @@ def celery_settings(settings: Settings) -> dict:
         "task_publish_retry": True,
         "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
                                       "interval_max": 0.5},
+        "beat_scheduler": "tasks.scheduler:LivenessScheduler",
         "beat_schedule": {
-            "sweep-stuck-jobs": {"task": SWEEP_STUCK_JOBS, "schedule": timedelta(seconds=15)},
+            "sweep-stuck-jobs": {"task": SWEEP_STUCK_JOBS, "schedule": timedelta(seconds=15),
+                                 "options": {"expires": 15}},
+            "worker-heartbeat": {"task": HEARTBEAT, "schedule": timedelta(seconds=60), "options": {"expires": 60}},
+            "health-sweep": {"task": HEALTH_SWEEP, "schedule": timedelta(seconds=settings.health_interval),
+                             "options": {"expires": settings.health_interval}},
         },
     }
     if settings.uses_embedded_broker:

@@ -67,7 +67,8 @@ def settings(make_settings, database_url) -> Settings:
 class Api:
     """A client for the API under test: real HTTP, with tokens for any role."""
 
-    def __init__(self, base: str, session: aiohttp.ClientSession, secret: str) -> None:
+    def __init__(self, base: str, session: aiohttp.ClientSession, secret: str, app=None) -> None:
+        self.app = app
         self.base = base
         self.session = session
         self.secret = secret
@@ -106,7 +107,7 @@ async def api_factory(database_url):
         servers.append(server)
         session = aiohttp.ClientSession()
         sessions.append(session)
-        return Api(str(server.make_url("")).rstrip("/"), session, settings.jwt_key)
+        return Api(str(server.make_url("")).rstrip("/"), session, settings.jwt_key, server.app)
 
     yield start
     for session in sessions:
@@ -164,3 +165,22 @@ def worker_factory(tmp_path):
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+async def fakes():
+    from tests.fakes import start_fake_providers
+
+    server = await start_fake_providers()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def live_settings(redis_settings, fakes):
+    """Redis broker, a queue of this test's own, and the native kinds pointed at the fake providers."""
+    return redis_settings.model_copy(update=fakes.native_settings())
+
+
+def good_key(tag: str = "ok") -> str:
+    return f"fake-{tag}-{uuid.uuid4().hex[:12]}"

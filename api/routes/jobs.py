@@ -20,7 +20,7 @@ _PREFER = {"Prefer": {"schema": {"type": "string"}}}
 @documented("Switch the org to the platform defaults (idempotent)", responses={200: DeactivatedOut})
 @requires(*MANAGERS)
 async def deactivate_provider(request: web.Request) -> web.Response:
-    await deactivate(request[PRINCIPAL])
+    await deactivate(request.app[CONTEXT], request[PRINCIPAL])
     return web.json_response({"active_provider_id": None})
 
 

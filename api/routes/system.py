@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.keys import CONTEXT
 from api.openapi import build_openapi, documented
 from api.schemas import ProbeOut
+from service.metrics import scrape
 from service.readiness import readiness
 
 routes = web.RouteTableDef()
@@ -22,6 +24,12 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     report = await readiness(request.app[CONTEXT])
     return web.json_response(report, status=200 if report["status"] == "ready" else 503)
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    body = await scrape(request.app[CONTEXT])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 @routes.get("/openapi.json")
