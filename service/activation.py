@@ -42,10 +42,6 @@ def _mark_healthy(record: ProviderRecord, checked_at) -> None:
     record.health_last_error = None
 
 
-async def apply_test(ctx: ServiceContext, job: Job, check, changes: dict[str, Any]) -> tuple[str, str]:
-    return "succeeded", "passed" if check.ok else "check_failed"
-
-
 async def apply_activation(ctx: ServiceContext, job: Job, check, changes: dict[str, Any]) -> tuple[str, str]:
     if not check.ok:
         return "failed", "check_failed"
@@ -75,7 +71,8 @@ async def apply_checked_update(ctx: ServiceContext, job: Job, check, changes: di
     return "succeeded", "updated"
 
 
-JOB_APPLIERS = {"test": apply_test, "activate": apply_activation, "update": apply_checked_update}
+# Jobs that change state; a test job only records its result (service.job_runner).
+JOB_APPLIERS = {"activate": apply_activation, "update": apply_checked_update}
 
 
 async def deactivate(ctx: ServiceContext, principal: Principal) -> bool:

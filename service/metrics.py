@@ -33,8 +33,10 @@ def _bucket_for(seconds: float) -> str:
     return "+Inf"
 
 
-async def record_check(redis, kind: str, outcome: str, seconds: float, purpose: str) -> None:
-    """Count one check (outcome is `ok` or an error code) where every API instance can read it."""
+async def record_check(redis, kind: str, outcome: str, seconds: float, purpose: str,
+                       queue_wait: float | None = None) -> None:
+    """Count one check (outcome is `ok` or an error code), and for a job the time it waited in the queue,
+    where every API instance can read them: one Redis round trip."""
     if redis is None:
         _LOCAL_CHECKS.labels(kind=kind, outcome=outcome, purpose=purpose).inc()
         _LOCAL_LATENCY.labels(kind=kind).observe(seconds)
@@ -44,21 +46,12 @@ async def record_check(redis, kind: str, outcome: str, seconds: float, purpose: 
             pipe.hincrby(CHECKS_KEY, f"{kind}|{outcome}|{purpose}", 1)
             pipe.hincrby(LATENCY_KEY, f"{kind}|{_bucket_for(seconds)}", 1)
             pipe.hincrbyfloat(LATENCY_KEY, f"{kind}|sum", seconds)
+            if queue_wait is not None:
+                pipe.hincrby(QUEUE_WAIT_KEY, f"{purpose}|{_bucket_for(queue_wait)}", 1)
+                pipe.hincrbyfloat(QUEUE_WAIT_KEY, f"{purpose}|sum", queue_wait)
             await pipe.execute()
     except Exception as exc:  # noqa: BLE001 - metrics never break a check
         log.warning("check metric not recorded: %s", type(exc).__name__)
-
-
-async def record_queue_wait(redis, job_type: str, seconds: float) -> None:
-    if redis is None:
-        return
-    try:
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.hincrby(QUEUE_WAIT_KEY, f"{job_type}|{_bucket_for(seconds)}", 1)
-            pipe.hincrbyfloat(QUEUE_WAIT_KEY, f"{job_type}|sum", seconds)
-            await pipe.execute()
-    except Exception as exc:  # noqa: BLE001
-        log.warning("queue-wait metric not recorded: %s", type(exc).__name__)
 
 
 # Without Redis (the embedded mode) checks run in the worker process and are counted there only.

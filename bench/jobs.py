@@ -1,0 +1,131 @@
+"""Job benchmarks (issue 4 targets), on the Redis broker with one real worker process:
+
+- test-call latency: p50 of `POST /llm-providers/{id}/test` against a fake that answers at once, beside
+  the p50 of a direct HTTP call to the same fake (target: within 15 ms);
+- burst: 500 test jobs enqueued at once against a fake answering in 200 ms, time until all finished,
+  beside the ideal of one 200 ms round (target: within 3 s).
+
+Run alone: `python -m bench.jobs`.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import datetime
+
+import aiohttp
+
+from bench.common import bench_environment, fake_providers, free_port, percentile, row, service_process
+from service.auth import issue_token
+
+LATENCY_CALLS = 200
+BURST = 500
+
+
+async def _create(session, base, token, endpoint_base, name_prefix, count=1):
+    ids = []
+    for i in range(count):
+        body = {"kind": "openai", "name": f"{name_prefix}-{i}-{uuid.uuid4().hex[:6]}", "model": "gpt-4.1-mini",
+                "api_key": f"fake-ok-{uuid.uuid4().hex}"}
+        async with session.post(f"{base}/llm-providers", json=body, headers=token) as resp:
+            assert resp.status == 201, await resp.text()
+            ids.append((await resp.json())["id"])
+    return ids
+
+
+async def _latency(base, token, fake_root, provider_id) -> tuple[float, float]:
+    async with aiohttp.ClientSession() as session:
+        direct, via_api = [], []
+        body = {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "ping"}], "max_tokens": 16}
+        headers = {"Authorization": "Bearer fake-ok-direct"}
+        for _ in range(20):  # warm both paths
+            async with session.post(f"{fake_root}/openai/v1/chat/completions", json=body, headers=headers) as r:
+                await r.read()
+            async with session.post(f"{base}/llm-providers/{provider_id}/test", headers=token) as r:
+                await r.read()
+        for _ in range(LATENCY_CALLS):
+            started = time.perf_counter()
+            async with session.post(f"{fake_root}/openai/v1/chat/completions", json=body, headers=headers) as r:
+                await r.read()
+            direct.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            async with session.post(f"{base}/llm-providers/{provider_id}/test", headers=token) as r:
+                result = await r.json()
+                assert r.status == 200 and result["ok"], result
+            via_api.append(time.perf_counter() - started)
+    return percentile(via_api, 50) * 1000, percentile(direct, 50) * 1000
+
+
+async def _burst(base, token, settings, provider_id) -> float:
+    from service.db import close_database, open_database
+    from models.jobs import Job
+
+    await open_database(settings)
+    try:
+        connector = aiohttp.TCPConnector(limit=100)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            started = time.time()
+
+            async def enqueue():
+                async with session.post(f"{base}/llm-providers/{provider_id}/test",
+                                        headers={**token, "Prefer": "respond-async"}) as r:
+                    assert r.status == 202, await r.text()
+                    return (await r.json())["job_id"]
+
+            job_ids = await asyncio.gather(*(enqueue() for _ in range(BURST)))
+        first_created = min(j.created_at for j in await Job.filter(id__in=job_ids))
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if await Job.filter(id__in=job_ids, status__in=("queued", "running")).count() == 0:
+                break
+            await asyncio.sleep(0.05)
+        jobs = await Job.filter(id__in=job_ids)
+        assert all(j.status == "succeeded" and j.result["ok"] for j in jobs), "every burst job must pass"
+        last_finished = max(j.finished_at for j in jobs)
+        return (last_finished - first_created).total_seconds()
+    finally:
+        await close_database()
+
+
+def run() -> list[dict]:
+    rows = []
+    with bench_environment() as (settings, scratch):
+        fast_port, slow_port, api_port = free_port(), free_port(), free_port()
+        with fake_providers(fast_port, 0.0, scratch / "fake-fast.log") as fast_root, \
+                fake_providers(slow_port, 0.2, scratch / "fake-slow.log") as slow_root:
+            fast = settings.model_copy(update={"openai_base_url": f"{fast_root}/openai/v1"})
+            with service_process(["serve", "--port", str(api_port)], fast, scratch / "api.log", api_port), \
+                    service_process(["worker", "--concurrency", "100"], fast, scratch / "worker.log", " ready."):
+                base = f"http://127.0.0.1:{api_port}"
+                token = {"Authorization": "Bearer " + issue_token(settings.jwt_key, role="admin", org="bench")}
+
+                async def latency():
+                    async with aiohttp.ClientSession() as session:
+                        (pid,) = await _create(session, base, token, fast_root, "latency")
+                    return await _latency(base, token, fast_root, pid)
+
+                api_p50, direct_p50 = asyncio.run(latency())
+                rows.append(row("test call p50 via API + worker", api_p50, "ms", direct_p50,
+                                "direct call to the fake", f"within 15 ms (+{api_p50 - direct_p50:.1f} ms)"))
+            slow = settings.model_copy(update={"openai_base_url": f"{slow_root}/openai/v1"})
+            with service_process(["serve", "--port", str(api_port)], slow, scratch / "api2.log", api_port), \
+                    service_process(["worker", "--concurrency", "100"], slow, scratch / "worker2.log", " ready."):
+                base = f"http://127.0.0.1:{api_port}"
+                token = {"Authorization": "Bearer " + issue_token(settings.jwt_key, role="admin", org="bench")}
+
+                async def burst():
+                    async with aiohttp.ClientSession() as session:
+                        (pid,) = await _create(session, base, token, slow_root, "burst")
+                    return await _burst(base, token, slow, pid)
+
+                seconds = asyncio.run(burst())
+                rows.append(row(f"{BURST} test jobs at once (200 ms fake), all finished", seconds, "s", 0.2,
+                                "one 200 ms provider round", "within 3 s"))
+    return rows
+
+
+if __name__ == "__main__":
+    from bench.__main__ import print_rows
+
+    print_rows(run())
