@@ -46,12 +46,13 @@ def celery_settings(settings: Settings) -> dict:
     }
     if settings.uses_embedded_broker:
         folder = settings.broker_folder
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         config["broker_transport_options"] = {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),  # kombu's default is relative to the working dir
             "store_processed": False,
             "polling_interval": 0.1,  # the folder is polled; 1 s (the default) would add up to 1 s per job
         }
