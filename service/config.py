@@ -23,7 +23,8 @@ class ConfigurationError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LLMP_", env_file=".env", extra="ignore")
+    # An empty variable (`LLMP_ALERT_WEBHOOK_URL=` from a compose default) means unset.
+    model_config = SettingsConfigDict(env_prefix="LLMP_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
     env: str = "development"
     data_dir: Path = Path("./data")
@@ -48,6 +49,18 @@ class Settings(BaseSettings):
     job_deadline: float = Field(120.0, gt=0)
     queue_name: str = Field("llmp", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     worker_concurrency: int = Field(100, ge=1, le=1000)
+    # Seconds before the Redis broker hands an unacknowledged message (its worker died) to another worker.
+    # Unset: max(300, 2 x job_deadline), so a redelivered job is always past its deadline and only ends as
+    # `worker_lost`. Lower values let another worker re-run a lost job within its deadline, but also
+    # redeliver messages a live worker still holds (running or prefetched), which then run twice (one
+    # result is kept); production therefore refuses values below job_deadline.
+    visibility_timeout: float | None = Field(None, gt=0)
+
+    @property
+    def effective_visibility_timeout(self) -> float:
+        if self.visibility_timeout is not None:
+            return self.visibility_timeout
+        return float(max(300, int(self.job_deadline * 2)))
 
     @field_validator("env")
     @classmethod
@@ -127,6 +140,8 @@ class Settings(BaseSettings):
             problems.append("LLMP_JWT_SECRET is not set")
         if self.uses_embedded_broker:
             problems.append("LLMP_BROKER_URL is the embedded broker")
+        if self.visibility_timeout is not None and self.visibility_timeout < self.job_deadline:
+            problems.append("LLMP_VISIBILITY_TIMEOUT is below LLMP_JOB_DEADLINE (live jobs would be redelivered)")
         if problems:
             raise ConfigurationError("production refuses to start: " + "; ".join(problems))
         self.fernet_keys  # noqa: B018 - validates the keys

@@ -1,6 +1,8 @@
 """The database: Tortoise configuration, start and stop for one process."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from tortoise import Tortoise, connections
 
 from models import MODEL_MODULES
@@ -19,7 +21,10 @@ def tortoise_config(database_url: str) -> dict:
 def database_url_for(settings: Settings) -> str:
     url = settings.effective_database_url
     if url.startswith("sqlite://"):
-        settings.data_path.mkdir(parents=True, exist_ok=True)
+        # The SQLite driver cannot create folders (and tortoise then hangs on the next query).
+        path = url.removeprefix("sqlite://").split("?", 1)[0]
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
     return url
 
 

@@ -1,6 +1,7 @@
 """Re-encrypt every stored API key under the first encryption key; safe to rerun or resume."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -34,11 +35,13 @@ async def rotate_all_keys(vault: KeyVault) -> RotationCounts:
         for row in batch:
             last_id = row["id"]
             token = row["key_ciphertext"]
-            if vault.is_current(token):
-                counts.already_current += 1
-                continue
             try:
-                vault.decrypt(row["org"], str(row["id"]), token)  # proves the binding before rewriting
+                # Proves the binding first: a ciphertext copied from another record counts as failed even
+                # when it is under the current key.
+                vault.decrypt(row["org"], str(row["id"]), token)
+                if vault.is_current(token):
+                    counts.already_current += 1
+                    continue
                 fresh = vault.rotate(token)
             except CredentialsUnavailable as exc:
                 counts.failed += 1
@@ -49,3 +52,28 @@ async def rotate_all_keys(vault: KeyVault) -> RotationCounts:
                 counts.reencrypted += 1
             else:
                 counts.already_current += 1
+
+
+async def announce_rotation(settings) -> bool:
+    """Tell every API process to drop its cached providers (all orgs) through Redis, when one is configured.
+
+    The keys' plaintext did not change, but nothing cached from before the rotation should outlive it.
+    Returns whether the announcement went out."""
+    url = settings.effective_redis_url
+    if not url:
+        return False
+    import redis.asyncio as aioredis
+
+    from service.events import PROVIDERS_CHANGED, publish
+    from service.resolve import ALL_ORGS
+
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        for delay in (0.2, 0.5, 0):
+            if await publish(client, PROVIDERS_CHANGED, ALL_ORGS):
+                return True
+            await asyncio.sleep(delay)
+        log.error("the rotation could not be announced; API processes pick it up within their cache TTL")
+        return False
+    finally:
+        await client.aclose()
