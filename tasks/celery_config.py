@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import Celery
+from kombu import Queue
 
 from service.config import Settings
 
@@ -14,10 +15,18 @@ HEALTH_SWEEP = "llmp.health_sweep"
 HEALTH_CHUNK = "llmp.health_check_chunk"
 
 
+def health_queue(settings: Settings) -> str:
+    return f"{settings.queue_name}.health"
+
+
 def celery_settings(settings: Settings) -> dict:
     config = {
         "broker_url": settings.effective_broker_url,
         "task_default_queue": settings.queue_name,
+        # Health chunks have a queue of their own, which every worker consumes too: a test or an activation
+        # never waits in the broker behind a large sweep's chunks.
+        "task_queues": (Queue(settings.queue_name), Queue(health_queue(settings))),
+        "task_routes": {HEALTH_CHUNK: {"queue": health_queue(settings)}},
         "task_serializer": "json",
         "accept_content": ["json"],
         "task_ignore_result": True,  # job state lives in the database
@@ -48,6 +57,7 @@ def celery_settings(settings: Settings) -> dict:
         folder = settings.broker_folder
         for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
+        config["broker_transport"] = "tasks.embedded_broker:Transport"
         config["broker_transport_options"] = {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
@@ -57,10 +67,15 @@ def celery_settings(settings: Settings) -> dict:
             "polling_interval": 0.1,  # the folder is polled; 1 s (the default) would add up to 1 s per job
         }
     else:
+        visibility = settings.effective_visibility_timeout
         config["broker_transport_options"] = {
             # Longer than any job may run, so an unacknowledged message is only redelivered when its
-            # worker is really gone.
-            "visibility_timeout": max(300, int(settings.job_deadline * 2)),
+            # worker is really gone (see Settings.visibility_timeout).
+            "visibility_timeout": visibility,
+            # How often a worker looks for such messages: kombu's default scans every ~100 s
+            # (10 s x throttle 10); one ZRANGE every 10 s at most bounds the redelivery delay.
+            "unacked_restore_interval": max(1, min(10, int(visibility / 4))),
+            "unacked_restore_throttle": 1,
             "socket_connect_timeout": 2,
             "socket_timeout": 10,
             "retry_on_timeout": True,

@@ -68,3 +68,24 @@ async def test_embedded_broker_runs_jobs_without_redis(api_factory, make_setting
     status, active, _ = await api.call("POST", f"/llm-providers/{record['id']}/activate")
     assert status == 200 and active["is_active"] is True
     assert any((settings.broker_folder / "queue").parent.iterdir())
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_embedded_broker_survives_a_burst_of_concurrent_producers(api_factory, make_settings, database_url,
+                                                                         fakes, worker_factory):
+    """Messages are renamed into place, so the polling worker never reads one half-written."""
+    settings = make_settings(database_url=database_url, queue_name="embedded-burst",
+                             rate_limit_checks="100000/minute", **fakes.native_settings())
+    api = await api_factory(settings)
+    worker = worker_factory(settings)
+    _, record, _ = await api.call("POST", "/llm-providers", json=openai_body(api_key=good_key()))
+    answers = await asyncio.gather(*(api.call("POST", f"/llm-providers/{record['id']}/test",
+                                              headers={"Prefer": "respond-async"}) for _ in range(150)))
+    # Answered at once: 202 with a job, or 200 when the job was already done by then.
+    assert all(status in (200, 202) for status, _, _ in answers)
+    for _ in range(400):
+        if await Job.filter(status="succeeded").count() == 150:
+            break
+        await asyncio.sleep(0.1)
+    assert await Job.filter(status="succeeded").count() == 150 and await Job.all().count() == 150
+    assert worker.proc.poll() is None and "JSONDecodeError" not in worker.output()
