@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 import uuid
+import weakref
 from datetime import datetime, timezone
 
 import aiohttp
@@ -19,7 +20,13 @@ from service.context import ServiceContext
 
 log = logging.getLogger("llmp.alerts")
 ALERT_KINDS = ("provider_failing", "provider_errors", "workers_silent", "scheduler_silent")
+# A mass incident (a provider down for thousands of orgs) must not open thousands of sockets to a webhook
+# that hangs: at most MAX_PARALLEL POSTs at once per process, and at most MAX_PENDING waiting; beyond
+# that an event is logged and dropped (the alert itself is stored and listed either way).
+MAX_PARALLEL = 8
+MAX_PENDING = 2000
 _deliveries: set[asyncio.Task] = set()
+_limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
 def alert_view(alert: Alert) -> dict:
@@ -83,8 +90,16 @@ def _notify(ctx: ServiceContext, alert: Alert, event: str) -> None:
     settings = ctx.settings
     if not settings.alert_webhook_url:
         return
+    if len(_deliveries) >= MAX_PENDING:
+        log.error("alert webhook backlog full (%d); %s event of alert %s not sent", len(_deliveries), event,
+                  alert.id)
+        return
     body = json.dumps({**alert_view(alert), "event": event}).encode()
-    task = asyncio.get_running_loop().create_task(_deliver(settings, body))
+    loop = asyncio.get_running_loop()
+    limit = _limits.get(loop)
+    if limit is None:
+        limit = _limits[loop] = asyncio.Semaphore(MAX_PARALLEL)
+    task = loop.create_task(_deliver(settings, body, limit, f"{event} {alert.kind} {alert.id}"))
     _deliveries.add(task)
     task.add_done_callback(_deliveries.discard)
 
@@ -93,7 +108,16 @@ class _DeliveryFailed(Exception):
     pass
 
 
-async def _deliver(settings, body: bytes) -> None:
+class _DeliveryRefused(Exception):
+    """A 4xx answer (other than 408 and 429): sending the same body again cannot help."""
+
+
+async def _deliver(settings, body: bytes, limit: asyncio.Semaphore, what: str) -> None:
+    async with limit:
+        await _post(settings, body, what)
+
+
+async def _post(settings, body: bytes, what: str) -> None:
     """POST with retries (about 30 s in all); a webhook that stays down is logged, never raised."""
     headers = {"Content-Type": "application/json", "User-Agent": "llm-providers-alerts"}
     if settings.alert_webhook_secret:
@@ -109,13 +133,18 @@ async def _deliver(settings, body: bytes) -> None:
                 async with aiohttp.ClientSession(timeout=timeout) as session:
                     async with session.post(settings.alert_webhook_url, data=body, headers=headers,
                                             allow_redirects=False) as response:
+                        if 400 <= response.status < 500 and response.status not in (408, 429):
+                            raise _DeliveryRefused(f"webhook answered {response.status}")
                         if response.status >= 300:
                             raise _DeliveryFailed(f"webhook answered {response.status}")
     except Exception as exc:  # noqa: BLE001 - delivery is best effort; the alert is stored either way
-        log.error("alert webhook delivery failed: %s", type(exc).__name__)
+        reason = str(exc) if isinstance(exc, (_DeliveryFailed, _DeliveryRefused)) else type(exc).__name__
+        log.error("alert webhook delivery failed (%s): %s", what, reason)
 
 
 async def drain_deliveries(timeout: float = 10) -> None:
-    """Let pending webhook deliveries finish (on shutdown, and in tests)."""
-    if _deliveries:
-        await asyncio.wait(list(_deliveries), timeout=timeout)
+    """Let this loop's pending webhook deliveries finish (on shutdown, and in tests)."""
+    loop = asyncio.get_running_loop()
+    pending = [task for task in _deliveries if task.get_loop() is loop]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)

@@ -5,14 +5,18 @@ opens one `provider_failing` alert per incident; recovery resolves it (and any `
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from tortoise.transactions import in_transaction
 
+from models.ops import Alert
 from models.providers import ProviderRecord
-from service.alerts import open_alert, resolve_alert
+from service.alerts import incident_key, open_alert, resolve_alert
 from service.context import ServiceContext
+
+PROVIDER_ALERTS = ("provider_failing", "provider_errors")
 
 
 @dataclass
@@ -50,13 +54,13 @@ async def record_health(ctx: ServiceContext, provider_id, ok: bool, error: dict 
         await record.save(update_fields=["health_status", "health_consecutive_failures", "health_last_error",
                                          "health_checked_at"])
     change = HealthChange(previous, record.health_status, record.health_consecutive_failures)
-    if change.flagged:
+    if record.health_status == "failing":  # opens on flagging; re-tried while failing if that open was lost
         code = (error or {}).get("code", "unknown")
         await open_alert(ctx, "provider_failing", str(record.id),
                          f"The active provider {record.name!r} ({record.kind}, model {record.model}) of org "
                          f"{record.org} failed {change.consecutive_failures} consecutive checks; last error: "
                          f"{code}.", org=record.org, provider_id=record.id)
-    if change.recovered or (ok and previous != "healthy"):
+    if ok:  # any success ends the incident, whatever the status was (an activation may have reset it)
         await resolve_alert(ctx, "provider_failing", str(record.id))
         await resolve_alert(ctx, "provider_errors", str(record.id))
     if change.previous != change.current:
@@ -64,3 +68,41 @@ async def record_health(ctx: ServiceContext, provider_id, ok: bool, error: dict 
 
         await announce_provider_change(ctx, record.org)
     return change
+
+
+@dataclass(frozen=True)
+class Success:
+    """A passed health check of one record, and the status it had when the sweep read it."""
+
+    provider_id: uuid.UUID
+    org: str
+    previous_status: str
+
+
+ANNOUNCE_EACH_UP_TO = 20  # more orgs changed in one batch: one "every org" eviction instead
+
+
+async def record_successes(ctx: ServiceContext, successes: list[Success], checked_at: datetime) -> int:
+    """Apply a batch of passed checks in one UPDATE (the sweep's common case); returns rows updated.
+
+    A success needs no read of the record: whatever it was, it is now healthy with no failures. Open
+    `provider_failing`/`provider_errors` alerts of these providers (one indexed query) are resolved,
+    and every process forgets the orgs whose status changed.
+    """
+    if not successes:
+        return 0
+    ids = [s.provider_id for s in successes]
+    updated = await ProviderRecord.filter(id__in=ids).update(
+        health_status="healthy", health_consecutive_failures=0, health_last_error=None,
+        health_checked_at=checked_at)
+    keys = [incident_key(kind, str(pid)) for pid in ids for kind in PROVIDER_ALERTS]
+    for key in await Alert.filter(open_key__in=keys).values_list("open_key", flat=True):
+        kind, _, subject = key.partition(":")
+        await resolve_alert(ctx, kind, subject)
+    changed = sorted({s.org for s in successes if s.previous_status != "healthy"})
+    if changed:
+        from service.resolve import ALL_ORGS, announce_provider_change
+
+        for org in changed if len(changed) <= ANNOUNCE_EACH_UP_TO else [ALL_ORGS]:
+            await announce_provider_change(ctx, org)
+    return updated

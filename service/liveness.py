@@ -45,7 +45,7 @@ async def liveness_report() -> dict:
             silent = now - beat.seen_at > SILENT_AFTER
             report[component] = {"last_seen": beat.seen_at.isoformat(), "silent": silent,
                                  "age_seconds": round((now - beat.seen_at).total_seconds(), 1),
-                                 "state": "silent" if silent else "alive"}
+                                 "state": "silent" if silent else "alive", "last_from": beat.detail}
     return report
 
 

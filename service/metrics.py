@@ -54,6 +54,37 @@ async def record_check(redis, kind: str, outcome: str, seconds: float, purpose: 
         log.warning("check metric not recorded: %s", type(exc).__name__)
 
 
+async def record_checks(redis, checks: list[tuple[str, str, float, str]]) -> None:
+    """Count a batch of checks, each (kind, outcome, seconds, purpose), in one Redis round trip (the
+    health sweep writes its counts per batch, not per check)."""
+    if not checks:
+        return
+    if redis is None:
+        for kind, outcome, seconds, purpose in checks:
+            _LOCAL_CHECKS.labels(kind=kind, outcome=outcome, purpose=purpose).inc()
+            _LOCAL_LATENCY.labels(kind=kind).observe(seconds)
+        return
+    counts: dict[str, int] = {}
+    buckets: dict[str, int] = {}
+    sums: dict[str, float] = {}
+    for kind, outcome, seconds, purpose in checks:
+        counts[f"{kind}|{outcome}|{purpose}"] = counts.get(f"{kind}|{outcome}|{purpose}", 0) + 1
+        bucket = f"{kind}|{_bucket_for(seconds)}"
+        buckets[bucket] = buckets.get(bucket, 0) + 1
+        sums[f"{kind}|sum"] = sums.get(f"{kind}|sum", 0.0) + seconds
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for field, n in counts.items():
+                pipe.hincrby(CHECKS_KEY, field, n)
+            for field, n in buckets.items():
+                pipe.hincrby(LATENCY_KEY, field, n)
+            for field, total in sums.items():
+                pipe.hincrbyfloat(LATENCY_KEY, field, total)
+            await pipe.execute()
+    except Exception as exc:  # noqa: BLE001 - metrics never break a sweep
+        log.warning("check metrics not recorded: %s", type(exc).__name__)
+
+
 # Without Redis (the embedded mode) checks run in the worker process and are counted there only.
 _LOCAL = CollectorRegistry()
 _LOCAL_CHECKS = Counter("llmp_checks_local_total", "Checks counted in this process", ["kind", "outcome", "purpose"],
@@ -94,7 +125,10 @@ async def scrape(ctx) -> bytes:
                          _histogram("llmp_job_queue_wait_seconds", "Time jobs wait for a worker", "type", waits)]
         except Exception as exc:  # noqa: BLE001 - the rest of the scrape still answers
             log.warning("worker metrics unavailable: %s", type(exc).__name__)
-    families += await _state_families()
+    try:
+        families += await _state_families()
+    except Exception as exc:  # noqa: BLE001 - a database blip must not fail the scrape of the rest
+        log.warning("state metrics unavailable: %s", type(exc).__name__)
     body = generate_latest(REGISTRY) + generate_latest(_LOCAL)
     return body + generate_latest(_Families(families))
 
@@ -116,7 +150,9 @@ async def _state_families() -> list:
     jobs = GaugeMetricFamily("llmp_jobs", "Jobs by type and status", labels=["type", "status"])
     for row in await Job.all().group_by("type", "status").annotate(n=Count("id")).values("type", "status", "n"):
         jobs.add_metric([row["type"], row["status"]], row["n"])
-    active_ids = ActiveProvider.all().values_list("provider_id", flat=True)
+    from tortoise.expressions import Subquery
+
+    active_ids = Subquery(ActiveProvider.all().values("provider_id"))
     health = GaugeMetricFamily("llmp_active_providers", "Active providers by health status", labels=["status"])
     counts = {s: 0 for s in ("unknown", "healthy", "failing")}
     for row in await ProviderRecord.filter(id__in=active_ids).group_by("health_status") \
@@ -124,9 +160,14 @@ async def _state_families() -> list:
         counts[row["health_status"]] = row["n"]
     for status, n in counts.items():
         health.add_metric([status], n)
+    from service.alerts import ALERT_KINDS
+
     alerts = GaugeMetricFamily("llmp_open_alerts", "Open alerts by kind", labels=["kind"])
+    open_counts = dict.fromkeys(ALERT_KINDS, 0)  # every kind, so "no open alert" is a 0, not a gap
     for row in await Alert.filter(status="open").group_by("kind").annotate(n=Count("id")).values("kind", "n"):
-        alerts.add_metric([row["kind"]], row["n"])
+        open_counts[row["kind"]] = row["n"]
+    for kind, n in open_counts.items():
+        alerts.add_metric([kind], n)
     age = GaugeMetricFamily("llmp_heartbeat_age_seconds", "Seconds since a component was last heard from",
                             labels=["component"])
     now = datetime.now(timezone.utc)

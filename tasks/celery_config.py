@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from service.config import Settings
 
@@ -25,7 +25,8 @@ def celery_settings(settings: Settings) -> dict:
         "task_default_queue": settings.queue_name,
         # Health chunks have a queue of their own, which every worker consumes too: a test or an activation
         # never waits in the broker behind a large sweep's chunks.
-        "task_queues": (Queue(settings.queue_name), Queue(health_queue(settings))),
+        "task_queues": tuple(Queue(name, Exchange(name, type="direct"), routing_key=name)
+                             for name in (settings.queue_name, health_queue(settings))),
         "task_routes": {HEALTH_CHUNK: {"queue": health_queue(settings)}},
         "task_serializer": "json",
         "accept_content": ["json"],

@@ -29,14 +29,17 @@ Behaviour is chosen per request, so one server serves many cases at once:
 | `fake-redirectlocal-...`    | 307 to the same path on this server                                       |
 | `fake-reset-...`            | connection closed without an answer; `fake-flakyreset-...`: first only    |
 
+Chat completions (OpenAI, Azure, OpenAI-compatible) that offer `tools` answer with a call of the first tool.
 Models: names starting with `missing` do not exist (Azure: no such deployment). OpenAI/Azure models starting
 o1/o3/o4/gpt-5 are reasoning models (refuse max_tokens; a small max_completion_tokens ends with
 finish_reason "length" and no text, or with the 400 "output limit was reached" for names containing
 `strict`). Azure accepts only the api-versions in flavours.AZURE_VERSIONS (others: 404 Resource not found).
 Gemini models containing "pro" answer a small maxOutputTokens with MAX_TOKENS and no text.
 
-`FakeProviders.delay` adds latency to every answer ("answers in 200 ms"). Every request is logged in
-`.log` (method, path, query, headers, json) before it is answered.
+`FakeProviders.delay` adds latency to every answer ("answers in 200 ms"). `FakeProviders.behave(key,
+behaviour)` makes requests carrying `key` answer as `fake-<behaviour>-...` would (a provider that starts
+failing); `behave(key, None)` restores the key's own behaviour (it recovers). Every request is logged in
+`.log` (method, path, query, headers, json, monotonic time `at`) before it is answered.
 Standalone: `python -m tests.fakes.server --port N [--delay S]`.
 """
 from __future__ import annotations
@@ -46,6 +49,7 @@ import asyncio
 import json
 import re
 import ssl
+import time
 from collections import Counter
 from typing import Any
 
@@ -64,6 +68,7 @@ class FakeProviders:
         self.delay = delay
         self.record = record  # benchmarks turn the log off so memory stays flat
         self.log: list[dict[str, Any]] = []
+        self.overrides: dict[str, str] = {}  # key -> behaviour, see behave()
         self._seen: Counter[str] = Counter()
         self._runner: web.AppRunner | None = None
         self.scheme = "http"
@@ -109,6 +114,13 @@ class FakeProviders:
             if (flavour is None or r["flavour"] == flavour) and (key is None or key in json.dumps(r["headers"]))
         ]
 
+    def behave(self, key: str, behaviour: str | None) -> None:
+        """Answer requests carrying `key` with `behaviour` (e.g. "error500", "hang"); None: as the key says."""
+        if behaviour is None:
+            self.overrides.pop(key, None)
+        else:
+            self.overrides[key] = behaviour
+
     def clear(self) -> None:
         self.log.clear()
         self._seen.clear()
@@ -145,11 +157,12 @@ class FakeProviders:
         if self.record:
             self.log.append({"flavour": flavour, "method": request.method, "path": request.path,
                              "query": request.query_string, "url": str(request.url), "headers": headers,
-                             "json": payload})
+                             "json": payload, "at": time.monotonic()})
         if flavour not in HANDLERS:
             return web.Response(status=404, text="404 page not found")
         key = _read_key(flavour, headers, request.query.get("key"))
         behaviour = key[5:].split("-", 1)[0] if key and key.startswith("fake-") else ""
+        behaviour = self.overrides.get(key or "", behaviour)
         self._seen[key or ""] += 1
         ask = Ask(flavour, request.method, path, dict(request.query), headers, payload, key, behaviour,
                   first=self._seen[key or ""] == 1)
