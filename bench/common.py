@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
 import statistics
 import sys
@@ -44,6 +45,7 @@ def bench_environment(**overrides):
     finally:
         asyncio.run(pool.drop(name))
         pool.teardown()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextlib.contextmanager
