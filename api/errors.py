@@ -11,6 +11,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 from tortoise.exceptions import DBConnectionError
 
+from service.db import DATABASE_UNAVAILABLE
 from service.errors import (
     Conflict,
     CredentialsUnavailable,
@@ -63,9 +64,17 @@ def status_for(error: ServiceError) -> int:
     return 500
 
 
+def _refuse_nul_in_query(request: web.Request) -> None:
+    """No query value may hold a NUL character: no database column can store or match one."""
+    bad = {name: "must not contain NUL characters" for name, value in request.query.items() if "\x00" in value}
+    if bad:
+        raise InvalidInput(bad)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler):
     try:
+        _refuse_nul_in_query(request)
         return await handler(request)
     except ApiError:
         raise
@@ -79,7 +88,7 @@ async def error_middleware(request: web.Request, handler):
         message = exc.reason if exc.status != 413 else "The request body is too large."
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
         return error_response(exc.status, CODE_BY_HTTP_STATUS.get(exc.status, "http_error"), message, headers=headers)
-    except (DBConnectionError, RedisError, ConnectionError, OSError, TimeoutError) as exc:
+    except (DBConnectionError, RedisError, ConnectionError, OSError, TimeoutError, *DATABASE_UNAVAILABLE) as exc:
         log.error("dependency unavailable in %s %s: %s", request.method, request.path, type(exc).__name__)
         return error_response(503, "dependency_unavailable", "A service this API depends on is not answering; "
                               "try again shortly.")

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from api.schemas import ErrorOut
+from api.schemas import ErrorOut, JobAcceptedOut
 
 _ERROR_STATUSES = {400: "Malformed request", 401: "Missing or invalid token", 403: "Role not allowed",
                    404: "Not found (or another org's)", 409: "Conflict", 413: "Body too large",
@@ -16,12 +16,14 @@ _ERROR_STATUSES = {400: "Malformed request", 401: "Missing or invalid token", 40
 
 def documented(summary: str, *, request: type[BaseModel] | None = None,
                responses: dict[int, type[BaseModel] | None] | None = None,
-               query: dict[str, dict[str, Any]] | None = None, errors: tuple[int, ...] = ()) -> Callable:
-    """Attach what the OpenAPI document says about a handler."""
+               query: dict[str, dict[str, Any]] | None = None, errors: tuple[int, ...] = (),
+               media: dict[int, str] | None = None) -> Callable:
+    """Attach what the OpenAPI document says about a handler. `media` names statuses answered with a
+    non-JSON body (e.g. {200: "text/plain"}); `responses` then holds None for them."""
 
     def decorate(handler: Callable) -> Callable:
         handler.llmp_doc = {"summary": summary, "request": request, "responses": responses or {},
-                            "query": query or {}, "errors": errors}
+                            "query": query or {}, "errors": errors, "media": media or {}}
         return handler
 
     return decorate
@@ -58,20 +60,28 @@ def build_openapi(app: web.Application) -> dict:
             operation["description"] = "Roles: " + ", ".join(roles)
         parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                       for name in _path_params(path)]
-        parameters += [{"name": name, "in": "query", **spec} for name, spec in doc["query"].items()]
+        parameters += [{"name": name, "in": "query", **_no_nul(spec)} for name, spec in doc["query"].items()]
         if parameters:
             operation["parameters"] = parameters
         if doc["request"] is not None:
             operation["requestBody"] = {"required": True,
                                         "content": {"application/json": {"schema": input_ref(doc["request"])}}}
         for status, model in doc["responses"].items():
-            body = {"description": "OK" if status < 300 else "Answer"}
+            body: dict[str, Any] = {"description": "OK" if status < 300 else "Answer"}
             if model is not None:
                 body["content"] = {"application/json": {"schema": ref(model)}}
+            elif status in doc["media"]:
+                media_type = doc["media"][status]
+                body["content"] = {media_type: {"schema": {"type": "object" if media_type.endswith("json")
+                                                           else "string"}}}
+            if model is JobAcceptedOut:
+                body["headers"] = {"Location": {"description": "The job to poll: /jobs/{id}",
+                                                "schema": {"type": "string"}}}
             operation["responses"][str(status)] = body
         error_statuses = set(doc["errors"])
         if roles:
-            error_statuses |= {401, 403}
+            # Every authenticated call reads the database: 503 when it (or Redis) does not answer.
+            error_statuses |= {401, 403, 503}
         if doc["request"] is not None:
             error_statuses |= {400, 413, 422}
         for status in sorted(error_statuses):
@@ -88,6 +98,14 @@ def build_openapi(app: web.Application) -> dict:
         "components": {"schemas": schemas,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
     }
+
+
+def _no_nul(spec: dict[str, Any]) -> dict[str, Any]:
+    """A string query parameter never holds NUL (api.errors refuses it with 422): say so in its schema."""
+    schema = spec.get("schema", {})
+    if schema.get("type") == "string" and "enum" not in schema and "pattern" not in schema:
+        spec = {**spec, "schema": {**schema, "pattern": "^[^\\x00]*$"}}
+    return spec
 
 
 def _path_params(path: str) -> list[str]:

@@ -1,6 +1,7 @@
 """Response shapes (for the OpenAPI document and tests) and reading request bodies."""
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Literal
 
@@ -8,20 +9,75 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.errors import ApiError
+from service.errors import InvalidInput
 from service.validation import ProviderCreate, ProviderUpdate  # noqa: F401 - request shapes, re-exported
 
 
+BODY_READ_TIMEOUT = 10.0  # seconds a client may take to send its (at most 64 KiB) body
+
+
 async def read_json(request: web.Request) -> Any:
-    """The decoded body; 400 for malformed JSON or invalid UTF-8, 413 (via aiohttp) past the size cap."""
-    raw = await request.read()
+    """The decoded body; 400 for malformed JSON or invalid UTF-8 (unpaired surrogate escapes included),
+    408 when the body trickles in slower than `BODY_READ_TIMEOUT`, 413 (via aiohttp) past the size cap,
+    422 for a string holding a NUL character (no database column can store one)."""
+    try:
+        async with asyncio.timeout(BODY_READ_TIMEOUT):
+            raw = await request.read()
+    except TimeoutError:
+        error = ApiError(408, "request_timeout", "The request body did not arrive in time.")
+        error.force_close()
+        raise error from None
     if not raw:
         raise ApiError(400, "malformed_json", "The request body must be a JSON object.")
     try:
-        return json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ApiError(400, "malformed_json", "The request body is not valid UTF-8.") from None
     except (ValueError, RecursionError):
         raise ApiError(400, "malformed_json", "The request body is not valid JSON.") from None
+    problem = _unstorable_string(data)
+    if problem == "surrogate":
+        raise ApiError(400, "malformed_json", "The request body is not valid UTF-8 (an unpaired surrogate).")
+    if problem is not None:
+        raise InvalidInput({problem: "must not contain NUL characters"})
+    return data
+
+
+def _unstorable_string(data: Any, path: str = "") -> str | None:
+    """"surrogate" when a string (key or value) holds an unpaired surrogate, the dotted path of the first
+    string holding a NUL character, else None."""
+    stack = [(data, path)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                name = f"{where}.{key}" if where else str(key)
+                found = _bad_text(key, name) or _bad_text(item, name)
+                if found:
+                    return found
+                stack.append((item, name))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                name = f"{where}.{index}" if where else str(index)
+                found = _bad_text(item, name)
+                if found:
+                    return found
+                stack.append((item, name))
+        else:
+            found = _bad_text(value, where or "body")
+            if found:
+                return found
+    return None
+
+
+def _bad_text(value: Any, where: str) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "surrogate"
+    return where if "\x00" in value else None
 
 
 class _Out(BaseModel):

@@ -5,15 +5,22 @@ org) is what keeps "exactly one active" true under concurrency.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from pydantic import SecretStr
 
 from models.jobs import Job
 from models.providers import ActiveProvider, ProviderRecord
 from service.audit import record_audit
 from service.auth import Principal
 from service.context import ServiceContext
+from service.providers.registry import get_adapter
+from service.providers.target import ProviderTarget
 from service.records import apply_update
 from service.resolve import announce_provider_change
+
+log = logging.getLogger("llmp.activation")
 
 
 def _now():
@@ -35,6 +42,22 @@ async def set_active(org: str, record: ProviderRecord, actor: str) -> None:
         await ActiveProvider.create(org=org, **values)
 
 
+def _adopt_proven_base(ctx: ServiceContext, record: ProviderRecord, check) -> bool:
+    """Store the base the check proved where the record's own spelling would give another one (an
+    OpenAI-compatible endpoint typed without the `/v1` its server needs), so what `resolve` hands the AI
+    services is the base that worked. Returns whether the endpoint changed."""
+    if not check.base_url:
+        return False
+    target = ProviderTarget(kind=record.kind, model=record.model, api_key=SecretStr(""), endpoint=record.endpoint,
+                            api_version=record.api_version)
+    endpoint = get_adapter(record.kind).endpoint_for_base(target, ctx.settings, check.base_url)
+    if endpoint is None or endpoint == record.endpoint:
+        return False
+    log.info("provider %s: endpoint %s stored as %s, the base its check proved", record.id, record.endpoint, endpoint)
+    record.endpoint = endpoint
+    return True
+
+
 def _mark_healthy(record: ProviderRecord, checked_at) -> None:
     record.health_status = "healthy"
     record.health_checked_at = checked_at
@@ -51,8 +74,9 @@ async def apply_activation(ctx: ServiceContext, job: Job, check, changes: dict[s
     if record.version != job.expected_version:
         return "failed", "provider_changed"
     _mark_healthy(record, check.checked_at)
+    adopted = ["endpoint"] if _adopt_proven_base(ctx, record, check) else []
     await record.save(update_fields=["health_status", "health_checked_at", "health_consecutive_failures",
-                                     "health_last_error", "updated_at"])
+                                     "health_last_error", "updated_at", *adopted])
     await set_active(job.org, record, job.requested_by)
     return "succeeded", "activated"
 
@@ -67,6 +91,8 @@ async def apply_checked_update(ctx: ServiceContext, job: Job, check, changes: di
         return "failed", "provider_changed"
     _mark_healthy(record, check.checked_at)
     record = await apply_update(ctx, record, changes)
+    if _adopt_proven_base(ctx, record, check):
+        await record.save(update_fields=["endpoint", "updated_at"])
     await ActiveProvider.filter(org=job.org, provider_id=record.id).update(checked_version=record.version)
     return "succeeded", "updated"
 

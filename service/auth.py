@@ -47,6 +47,8 @@ def verify_token(secret: str, token: str) -> Principal:
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub", "role"]})
     except jwt.PyJWTError as exc:
         raise InvalidToken(_reason(exc)) from None
+    except (UnicodeError, ValueError):  # header bytes that are not text (aiohttp keeps them as surrogates)
+        raise InvalidToken("the token is malformed") from None
     role, org, sub = claims.get("role"), claims.get("org"), claims.get("sub")
     if role not in ROLES or not isinstance(sub, str) or not sub:
         raise InvalidToken("the token names no known role")

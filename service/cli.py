@@ -38,7 +38,7 @@ def cmd_token(args, settings: Settings) -> int:
 def cmd_rotate_keys(args, settings: Settings) -> int:
     from service.crypto import KeyVault
     from service.db import close_database, open_database
-    from service.key_rotation import rotate_all_keys
+    from service.key_rotation import announce_rotation, rotate_all_keys
 
     async def rotate():
         await open_database(settings)
@@ -46,6 +46,7 @@ def cmd_rotate_keys(args, settings: Settings) -> int:
             return await rotate_all_keys(KeyVault(settings.fernet_keys))
         finally:
             await close_database()
+            await announce_rotation(settings)
 
     counts = asyncio.run(rotate())
     print(json.dumps({"reencrypted": counts.reencrypted, "already_current": counts.already_current,

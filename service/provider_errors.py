@@ -1,6 +1,12 @@
-"""Failure reports from the AI services: counted, shown to operators, and fed into provider health."""
+"""Failure reports from the AI services: counted, shown to operators, and fed into provider health.
+
+A report counts like a failed health check of the org's active provider. When it names the provider it
+called (`provider_id`, as `resolve` handed it out) and that is no longer the active one (switched while the
+call ran), it is only counted: the new provider's health does not pay for the old one's failure.
+"""
 from __future__ import annotations
 
+import uuid
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +22,7 @@ from service.providers.catalog import FEATURES
 from service.redact import excerpt
 
 Feature = Literal[FEATURES]  # type: ignore[valid-type]
+NOT_RECORDED = {"recorded": False, "provider_id": None, "health": None}
 
 
 class ProviderErrorReport(BaseModel):
@@ -28,16 +35,32 @@ class ProviderErrorReport(BaseModel):
     provider_id: str | None = Field(None, max_length=64)
 
 
+async def _reported_record(report: ProviderErrorReport) -> tuple[ProviderRecord | None, bool]:
+    """The record the report is about (None when unknown) and whether it is the org's active one."""
+    pointer = await ActiveProvider.get_or_none(org=report.org)
+    active_id = pointer.provider_id if pointer else None
+    if report.provider_id is None:
+        target_id = active_id
+    else:
+        try:
+            target_id = uuid.UUID(report.provider_id)
+        except ValueError:
+            raise InvalidInput({"provider_id": "must be a provider id"}) from None
+    if target_id is None:
+        return None, False
+    record = await ProviderRecord.get_or_none(id=target_id, org=report.org)
+    return record, record is not None and record.id == active_id
+
+
 async def report_provider_error(ctx: ServiceContext, principal: Principal, report: ProviderErrorReport) -> dict:
     if report.code not in ERROR_CODES:
         raise InvalidInput({"code": "must be one of " + ", ".join(ERROR_CODES)})
     from service.metrics import PROVIDER_ERROR_REPORTS
 
     PROVIDER_ERROR_REPORTS.labels(feature=report.feature, code=report.code).inc()
-    pointer = await ActiveProvider.get_or_none(org=report.org)
-    if pointer is None:
-        return {"recorded": False, "provider_id": None, "health": None}
-    record = await ProviderRecord.get(id=pointer.provider_id)
+    record, active = await _reported_record(report)
+    if record is None or not active:
+        return NOT_RECORDED
     key = None
     try:
         key = ctx.vault.decrypt(record.org, str(record.id), record.key_ciphertext)
@@ -47,12 +70,14 @@ async def report_provider_error(ctx: ServiceContext, principal: Principal, repor
     error = {"code": report.code, "message": f"Reported by the {report.feature} service: {message}",
              "provider_status": None, "provider_request_id": None, "source": "ai_service"}
     change = await record_health(ctx, record.id, False, error)
+    if change is None:  # deleted meanwhile
+        return NOT_RECORDED
     await open_alert(ctx, "provider_errors", str(record.id),
-                     f"AI services report failed calls to the active provider {record.name!r} ({record.kind}) of "
-                     f"org {record.org}: {report.code} in {report.feature}.", org=record.org, provider_id=record.id)
+                     f"AI services report failed calls to the active provider {record.name!r} ({record.kind}) "
+                     f"of org {record.org}: {report.code} in {report.feature}.", org=record.org,
+                     provider_id=record.id)
     record = await ProviderRecord.get(id=record.id)
     return {"recorded": True, "provider_id": str(record.id), "health": {
         "status": record.health_status,
         "checked_at": record.health_checked_at.isoformat() if record.health_checked_at else None,
-        "consecutive_failures": record.health_consecutive_failures, "last_error": record.health_last_error}
-        if change else None}
+        "consecutive_failures": record.health_consecutive_failures, "last_error": record.health_last_error}}

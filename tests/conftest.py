@@ -11,9 +11,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 from cryptography.fernet import Fernet
 
+import tests.netjail.sitecustomize  # noqa: F401 - no name lookup leaves this machine during tests
 from service.auth import issue_token
 from service.config import Settings
 from tests.dbs import PostgresDatabases, SqliteDatabases
+from tests.processes import jailed_env
 
 REDIS_URL = os.environ.get("LLMP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 JWT_SECRET = "test-jwt-secret-" + "x" * 32
@@ -140,8 +142,8 @@ def run_cli(*args: str, env: dict | None = None, input: str | None = None, timeo
     import sys
 
     exe = shutil.which("llm-providers") or str(Path(sys.executable).parent / "llm-providers")
-    return subprocess.run([exe, *args], env={**os.environ, **(env or {})}, input=input, capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd)
+    return subprocess.run([exe, *args], env=jailed_env({**os.environ, **(env or {})}), input=input,
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
 @pytest.fixture

@@ -18,9 +18,18 @@ _FIELDS = ("env", "data_dir", "database_url", "broker_url", "redis_url", "egress
 _SECRETS = ("encryption_keys", "jwt_secret", "alert_webhook_secret")
 
 
+NETJAIL = str(Path(__file__).resolve().parent / "netjail")
+
+
+def jailed_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` with the network jail (tests/netjail) loaded first in the child Python process."""
+    paths = [NETJAIL, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != NETJAIL]]
+    return {**env, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The LLMP_* environment that reproduces `settings` in another process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMP_")}
+    """The LLMP_* environment that reproduces `settings` in another process (inside the network jail)."""
+    env = jailed_env({k: v for k, v in os.environ.items() if not k.startswith("LLMP_")})
     for name in _FIELDS:
         value = getattr(settings, name)
         if value is not None:

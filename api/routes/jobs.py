@@ -26,7 +26,7 @@ async def deactivate_provider(request: web.Request) -> web.Response:
 
 @routes.post("/llm-providers/{id}/test")
 @documented("Run a live check of the stored provider", responses={200: CheckResultOut, 202: JobAcceptedOut},
-            errors=(404, 429, 503))
+            errors=(404, 409, 429, 503))
 @requires(*MANAGERS)
 async def test_provider(request: web.Request) -> web.Response:
     return await _start(request, "test")

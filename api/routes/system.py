@@ -27,11 +27,13 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 @routes.get("/metrics")
+@documented("Prometheus metrics (text exposition format)", responses={200: None}, media={200: "text/plain"})
 async def metrics(request: web.Request) -> web.Response:
     body = await scrape(request.app[CONTEXT])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 @routes.get("/openapi.json")
+@documented("This OpenAPI document", responses={200: None}, media={200: "application/json"})
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(build_openapi(request.app))

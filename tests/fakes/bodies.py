@@ -31,18 +31,30 @@ def openai_error(status: int, message: str, *, type_: str | None = "invalid_requ
 
 
 def openai_completion(model: str, content: str = "pong", finish_reason: str = "stop", reasoning_tokens: int = 0,
-                      headers: dict[str, str] | None = None) -> web.Response:
+                      headers: dict[str, str] | None = None, tool_calls: list[dict] | None = None) -> web.Response:
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    if tool_calls:  # as OpenAI answers a call of a tool: no content, finish_reason "tool_calls"
+        message.update(content=None, tool_calls=tool_calls)
+        finish_reason = "tool_calls"
     body = {
         "id": "chatcmpl-" + secrets.token_hex(12),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
-                     "logprobs": None, "finish_reason": finish_reason}],
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
         "usage": {"prompt_tokens": 8, "completion_tokens": 16, "total_tokens": 24,
                   "completion_tokens_details": {"reasoning_tokens": reasoning_tokens}},
     }
     return web.json_response(body, headers={"x-request-id": request_id(), **(headers or {})})
+
+
+def openai_tool_calls(tools: Any) -> list[dict] | None:
+    """The call a model makes when offered tools: the first function, with the arguments {"path": "README.md"}."""
+    if not isinstance(tools, list) or not tools or not isinstance(tools[0], dict):
+        return None
+    name = (tools[0].get("function") or {}).get("name") or "tool"
+    return [{"id": "call_" + secrets.token_hex(8), "type": "function",
+             "function": {"name": name, "arguments": '{"path": "README.md"}'}}]
 
 
 def openai_model(model: str) -> web.Response:

@@ -134,7 +134,7 @@ def _openai_chat(ask: Ask, style: str) -> web.Response:
         return b.openai_error(404, b.OPENAI_NO_MODEL.format(model=model), code="model_not_found")
     if style == "openai" and is_reasoning(model):
         return reasoning_answer(ask, body)
-    return b.openai_completion(model)
+    return b.openai_completion(model, tool_calls=b.openai_tool_calls(body.get("tools")))
 
 
 def reasoning_answer(ask: Ask, body: dict) -> web.Response:
@@ -178,7 +178,8 @@ def azure(ask: Ask) -> web.Response:
         return b.openai_error(400, b.AZURE_UNRECOGNIZED.format(param="max_completion_tokens"))
     if is_reasoning(deployment):
         return reasoning_answer(ask, body)
-    return b.openai_completion(deployment, headers={"apim-request-id": b.request_id("")})
+    return b.openai_completion(deployment, headers={"apim-request-id": b.request_id("")},
+                               tool_calls=b.openai_tool_calls(body.get("tools")))
 
 
 def _azure_behaviour(ask: Ask, version: str) -> web.Response | None:
