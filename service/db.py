@@ -3,15 +3,44 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg
+import asyncpg.exceptions as _pg
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 
 from models import MODEL_MODULES
 from service.config import Settings
 
+# What asyncpg raises while PostgreSQL is stopping, stopped or starting, which Tortoise passes through
+# untranslated: connections refused or cut (08xxx), "shutting down"/"starting up"/admin shutdown (57xxx), out
+# of connections (53xxx), and the client-side errors of a connection that broke mid-operation. A refused
+# connect is an OSError; callers treat these alike as "the database is unavailable right now".
+DATABASE_UNAVAILABLE = (_pg.PostgresConnectionError, _pg.OperatorInterventionError, _pg.InsufficientResourcesError,
+                        _pg.InterfaceError, _pg.InternalClientError)
 
-def tortoise_config(database_url: str) -> dict:
+
+class LeanConnection(asyncpg.Connection):
+    """An asyncpg connection returned to the pool without asyncpg's reset query (advisory unlock, CLOSE ALL,
+    UNLISTEN, RESET ALL): one round trip per query saved. The service never takes advisory locks, LISTENs,
+    keeps cursors or sets session variables; open transactions are still rolled back on release."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+def connection_config(database_url: str, pool_size: int = 10) -> str | dict:
+    """Tortoise's connection entry: PostgreSQL gets the lean connection class and a pool of `pool_size`."""
+    if not database_url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+        return database_url
+    config = expand_db_url(database_url)
+    config["credentials"].setdefault("connection_class", LeanConnection)
+    config["credentials"].setdefault("maxsize", pool_size)
+    return config
+
+
+def tortoise_config(database_url: str, pool_size: int = 10) -> dict:
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection_config(database_url, pool_size)},
         "apps": {"models": {"models": MODEL_MODULES, "default_connection": "default"}},
         "use_tz": True,
         "timezone": "UTC",
