@@ -39,7 +39,9 @@ def requested_wait(request: web.Request) -> float:
 
 
 async def answer_job(request: web.Request, job: Job) -> web.Response:
-    job = await wait_for_job(request.app[CONTEXT], job, requested_wait(request))
+    wait = requested_wait(request)
+    if wait > 0:  # `respond-async` answers with the job just created, without reading it back
+        job = await wait_for_job(request.app[CONTEXT], job, wait)
     if job.status not in FINISHED:
         return web.json_response({"job_id": str(job.id), "status": job.status}, status=202,
                                  headers={"Location": f"/jobs/{job.id}"})
