@@ -65,14 +65,23 @@ def _mark_healthy(record: ProviderRecord, checked_at) -> None:
     record.health_last_error = None
 
 
-async def apply_activation(ctx: ServiceContext, job: Job, check, changes: dict[str, Any]) -> tuple[str, str]:
+async def _still_the_checked_record(job: Job, check) -> tuple[ProviderRecord | None, str | None]:
+    """The job's record, locked, when the check passed and the record is still the one checked;
+    otherwise the outcome that stops the job."""
     if not check.ok:
-        return "failed", "check_failed"
+        return None, "check_failed"
     record = await _locked_record(job)
     if record is None:
-        return "failed", "provider_deleted"
+        return None, "provider_deleted"
     if record.version != job.expected_version:
-        return "failed", "provider_changed"
+        return None, "provider_changed"
+    return record, None
+
+
+async def apply_activation(ctx: ServiceContext, job: Job, check, changes: dict[str, Any]) -> tuple[str, str]:
+    record, refusal = await _still_the_checked_record(job, check)
+    if refusal:
+        return "failed", refusal
     _mark_healthy(record, check.checked_at)
     adopted = ["endpoint"] if _adopt_proven_base(ctx, record, check) else []
     await record.save(update_fields=["health_status", "health_checked_at", "health_consecutive_failures",
@@ -82,13 +91,9 @@ async def apply_activation(ctx: ServiceContext, job: Job, check, changes: dict[s
 
 
 async def apply_checked_update(ctx: ServiceContext, job: Job, check, changes: dict[str, Any]) -> tuple[str, str]:
-    if not check.ok:
-        return "failed", "check_failed"
-    record = await _locked_record(job)
-    if record is None:
-        return "failed", "provider_deleted"
-    if record.version != job.expected_version:
-        return "failed", "provider_changed"
+    record, refusal = await _still_the_checked_record(job, check)
+    if refusal:
+        return "failed", refusal
     _mark_healthy(record, check.checked_at)
     record = await apply_update(ctx, record, changes)
     if _adopt_proven_base(ctx, record, check):

@@ -13,7 +13,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, retry_if_result, stop_after_attempt
@@ -26,20 +26,6 @@ from service.redact import redact
 
 log = logging.getLogger(__name__)
 
-ERROR_CODES: tuple[str, ...] = (
-    "invalid_api_key",
-    "permission_denied",
-    "model_not_found",
-    "rate_limited",
-    "quota_exceeded",
-    "bad_request",
-    "provider_error",
-    "timeout",
-    "unreachable",
-    "tls_error",
-    "endpoint_blocked",
-    "unexpected_response",
-)
 ErrorCode = Literal[
     "invalid_api_key",
     "permission_denied",
@@ -54,6 +40,7 @@ ErrorCode = Literal[
     "endpoint_blocked",
     "unexpected_response",
 ]
+ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
 
 MAX_ATTEMPTS = 3  # sends of one request shape (first try + 2 retries)
 MAX_SHAPES = 3  # differently shaped requests per check (see ProviderAdapter.next_request)
