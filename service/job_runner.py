@@ -5,10 +5,12 @@ job's status and attempt count, so two deliveries never both apply.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from datetime import timedelta
 
-from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError
 from tortoise.transactions import in_transaction
 
 from models.audit import AuditEntry
@@ -17,6 +19,7 @@ from models.providers import ProviderRecord
 from service.activation import JOB_APPLIERS
 from service.checks import run_check
 from service.context import ServiceContext
+from service.db import DATABASE_UNAVAILABLE
 from service.errors import CredentialsUnavailable
 from service.metrics import record_check
 from service.jobs import FINISHED, finish_job, now, unseal_changes
@@ -26,6 +29,9 @@ from service.resolve import announce_provider_change
 
 log = logging.getLogger("llmp.jobs")
 APPLY_ATTEMPTS = 5
+# A database that is stopping, stopped or starting: recording a check's result is tried again until the job's
+# deadline (then the sweeper ends it as worker_lost), so a database blip does not throw the result away.
+_DB_DOWN = (*DATABASE_UNAVAILABLE, DBConnectionError, OSError)
 
 
 class _Superseded(Exception):
@@ -65,22 +71,31 @@ async def execute_job(ctx: ServiceContext, job_id: str) -> None:
         # A test changes nothing but the job, so one compare-and-set records it; no transaction, no audit
         # (the audit log is for mutations).
         status = "succeeded"
-        if not await Job.filter(id=job.id, status="running", attempts=attempt).update(
+
+        def record():
+            return Job.filter(id=job.id, status="running", attempts=attempt).update(
                 status=status, result=check.as_dict(), outcome="passed" if check.ok else "check_failed",
-                finished_at=now(), changes=None):
+                finished_at=now(), changes=None)
+
+        if not await _while_database_down(job, record):
             return
         await publish_job_finished(ctx.redis, str(job.id))
         return
     applier = JOB_APPLIERS[job.type]
+
+    async def apply() -> tuple[str, str]:
+        async with in_transaction():
+            status, outcome = await applier(ctx, job, check, changes)
+            recorded = await Job.filter(id=job.id, status="running", attempts=attempt).update(
+                status=status, result=check.as_dict(), outcome=outcome, finished_at=now(), changes=None)
+            if not recorded:
+                raise _Superseded
+            await _audit(job, outcome, check)
+        return status, outcome
+
     for _ in range(APPLY_ATTEMPTS):
         try:
-            async with in_transaction():
-                status, outcome = await applier(ctx, job, check, changes)
-                recorded = await Job.filter(id=job.id, status="running", attempts=attempt).update(
-                    status=status, result=check.as_dict(), outcome=outcome, finished_at=now(), changes=None)
-                if not recorded:
-                    raise _Superseded
-                await _audit(job, outcome, check)
+            status, outcome = await _while_database_down(job, apply)
             break
         except _Superseded:
             log.warning("job %s was ended elsewhere while it ran; its result is discarded", job.id)
@@ -93,6 +108,22 @@ async def execute_job(ctx: ServiceContext, job_id: str) -> None:
     if status == "succeeded":
         await announce_provider_change(ctx, job.org)
     await publish_job_finished(ctx.redis, str(job.id))
+
+
+async def _while_database_down(job: Job, operation):
+    """`await operation()`, tried again while the database is unreachable, until the job's deadline. Safe to
+    repeat: each attempt is one transaction or one compare-and-set on the job's status and attempt."""
+    delay = 0.2
+    while True:
+        try:
+            return await operation()
+        except _DB_DOWN as exc:
+            if now() + timedelta(seconds=delay) >= job.deadline:
+                raise
+            log.warning("job %s: database unavailable (%s); recording its result again in %.1f s",
+                        job.id, type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 async def _finish(ctx: ServiceContext, job: Job, status: str, result, outcome: str) -> None:

@@ -80,10 +80,12 @@ async def create_record(ctx: ServiceContext, principal: Principal, data: Provide
                 key_ciphertext=ctx.vault.encrypt(org, str(record_id), data.api_key),
                 key_last4=last4(data.api_key),
             )
+            # In the same transaction: a database lost between the two must not leave a record without its
+            # audit entry (the caller got 503 and would find the record there).
+            await record_audit(principal, "create", "ok", provider_id=record.id,
+                               details={"kind": data.kind, "name": data.name, "model": data.model})
     except IntegrityError:
         raise Conflict(f"A provider named {data.name!r} already exists.", code="name_taken") from None
-    await record_audit(principal, "create", "ok", provider_id=record.id,
-                       details={"kind": data.kind, "name": data.name, "model": data.model})
     return record
 
 
