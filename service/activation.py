@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from pydantic import SecretStr
+from tortoise.transactions import in_transaction
 
 from models.jobs import Job
 from models.providers import ActiveProvider, ProviderRecord
@@ -108,9 +109,10 @@ JOB_APPLIERS = {"activate": apply_activation, "update": apply_checked_update}
 
 async def deactivate(ctx: ServiceContext, principal: Principal) -> bool:
     """Clear the org's active provider; records stay. Idempotent; returns whether one was active."""
-    pointer = await ActiveProvider.get_or_none(org=principal.org)
-    removed = await ActiveProvider.filter(org=principal.org).delete()
+    async with in_transaction():  # the change and its audit entry, or neither
+        pointer = await ActiveProvider.get_or_none(org=principal.org)
+        removed = await ActiveProvider.filter(org=principal.org).delete()
+        await record_audit(principal, "deactivate", "ok" if removed else "ok:none_active",
+                           provider_id=pointer.provider_id if pointer else None)
     await announce_provider_change(ctx, principal.org)
-    await record_audit(principal, "deactivate", "ok" if removed else "ok:none_active",
-                       provider_id=pointer.provider_id if pointer else None)
     return bool(removed)

@@ -141,10 +141,11 @@ async def delete_record(principal: Principal, provider_id: str) -> None:
         raise Conflict("This provider is active. Activate another one or switch to the platform defaults "
                        "before deleting it.", code="provider_active")
     try:
-        await record.delete()
+        async with in_transaction():  # the deletion and its audit entry, or neither
+            await record.delete()
+            await record_audit(principal, "delete", "ok", provider_id=record.id, details={"name": record.name})
     except IntegrityError:  # activated between the check and the delete; the database refuses
         raise Conflict("This provider is active.", code="provider_active") from None
-    await record_audit(principal, "delete", "ok", provider_id=record.id, details={"name": record.name})
 
 
 def target_of(ctx: ServiceContext, record: ProviderRecord, overrides: dict[str, Any] | None = None) -> ProviderTarget:
@@ -196,8 +197,9 @@ async def update_record(ctx: ServiceContext, principal: Principal, record: Provi
     if plan.checked and await active_provider_id(record.org) == record.id:
         raise CheckRequired(record, plan)
     changes = {**plan.immediate, **plan.checked}
-    if changes:
-        record = await apply_update(ctx, record, changes)
-    await record_audit(principal, "update", "ok", provider_id=record.id,
-                       details={"fields": sorted(changes), "key_rotated": "api_key" in changes})
+    async with in_transaction():  # the change and its audit entry, or neither
+        if changes:
+            record = await apply_update(ctx, record, changes)
+        await record_audit(principal, "update", "ok", provider_id=record.id,
+                           details={"fields": sorted(changes), "key_rotated": "api_key" in changes})
     return record
