@@ -25,14 +25,6 @@ class HealthChange:
     current: str
     consecutive_failures: int
 
-    @property
-    def flagged(self) -> bool:
-        return self.current == "failing" and self.previous != "failing"
-
-    @property
-    def recovered(self) -> bool:
-        return self.current == "healthy" and self.previous == "failing"
-
 
 async def record_health(ctx: ServiceContext, provider_id, ok: bool, error: dict | None,
                         checked_at: datetime | None = None) -> HealthChange | None:

@@ -34,7 +34,7 @@ from service.providers.base import ProviderAdapter, ProviderRequest, ProviderRes
 from service.providers.registry import get_adapter
 from service.providers.target import ProviderTarget
 from service.redact import redact
-from service.validation import Kind, _api_key, _api_version, _endpoint, _Strict, check_kind_fields
+from service.validation import DiscoverModelsRequest, check_kind_fields
 
 log = logging.getLogger("llmp.discovery")
 
@@ -42,18 +42,11 @@ MAX_MODELS = 1000
 MAX_LIST_BYTES = 8 * 1024 * 1024  # some servers (OpenRouter) describe hundreds of models in one answer
 
 
-class DiscoverModelsRequest(_Strict):
-    """Candidate credentials, before they are saved (the same field rules as creating a record)."""
-
-    kind: Kind
-    api_key: SecretStr = _api_key()
-    endpoint: str | None = _endpoint()
-    api_version: str | None = _api_version()
-
-    def target(self) -> ProviderTarget:
-        check_kind_fields(self.kind, self.model_dump())
-        return ProviderTarget(kind=self.kind, model="", api_key=self.api_key, endpoint=self.endpoint,
-                              api_version=self.api_version)
+def candidate_target(data: DiscoverModelsRequest) -> ProviderTarget:
+    """What discovery with candidate credentials must reach (no model is named yet)."""
+    check_kind_fields(data.kind, data.model_dump())
+    return ProviderTarget(kind=data.kind, model="", api_key=data.api_key, endpoint=data.endpoint,
+                          api_version=data.api_version)
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,15 @@ class ProviderUpdate(_Strict):
     api_version: str | None = _api_version()
 
 
+class DiscoverModelsRequest(_Strict):
+    """Candidate credentials, before they are saved (the same field rules as creating a record)."""
+
+    kind: Kind
+    api_key: SecretStr = _api_key()
+    endpoint: str | None = _endpoint()
+    api_version: str | None = _api_version()
+
+
 def normalize_endpoint(raw: str) -> str:
     """An absolute http(s) URL without user-info, query or fragment, ending in exactly one "/"."""
     try:

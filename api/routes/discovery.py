@@ -15,8 +15,8 @@ from api.keys import CONTEXT
 from api.openapi import documented
 from api.schemas import read_json
 from service import records
-from service.model_discovery import DiscoverModelsRequest, Discovery, discover_models
-from service.validation import parse_body
+from service.model_discovery import Discovery, candidate_target, discover_models
+from service.validation import DiscoverModelsRequest, parse_body
 
 routes = web.RouteTableDef()
 
@@ -32,7 +32,7 @@ class ModelsOut(BaseModel):
 @requires(*MANAGERS)
 async def discover_candidate_models(request: web.Request) -> web.Response:
     data = parse_body(DiscoverModelsRequest, await read_json(request))
-    target = data.target()
+    target = candidate_target(data)
     ctx = request.app[CONTEXT]
     await ctx.extras["rate_limiter"].hit(request[PRINCIPAL].org)
     return _answer(await discover_models(target, ctx.http, ctx.settings))
