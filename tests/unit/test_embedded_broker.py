@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from kombu import Connection
@@ -31,11 +32,14 @@ def _race(folder, transport, messages=150) -> tuple[int, list[Exception]]:
             queue.close()
         done.set()
 
-    producer = threading.Thread(target=produce)
-    producer.start()
+    deadline = time.monotonic() + 60
     with _connection(folder, transport) as conn:
+        # Declared before the producer starts: kombu keeps declarations in class-level state shared by the
+        # connections of one process, so the producer thread relies on this binding being on disk.
         queue = conn.SimpleQueue("race")
-        while received < messages:
+        producer = threading.Thread(target=produce)
+        producer.start()
+        while received < messages and time.monotonic() < deadline:
             try:
                 message = queue.get(timeout=0.01)
             except queue.Empty:
