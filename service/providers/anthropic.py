@@ -22,6 +22,7 @@ from service.providers.base import (
     Verdict,
     join_url,
     key_value,
+    split_system,
     status_label,
 )
 from service.providers.target import ProviderTarget
@@ -112,12 +113,8 @@ class AnthropicAdapter(ProviderAdapter):
         max_tokens: int = 1024,
     ) -> ProviderRequest:
         """Plain-text chat: system messages become the `system` field (tools are not offered for Anthropic)."""
-        system = "\n\n".join(str(m.get("content") or "") for m in messages if m.get("role") == "system")
-        turns = [
-            {"role": "assistant" if m.get("role") == "assistant" else "user", "content": str(m.get("content") or "")}
-            for m in messages
-            if m.get("role") != "system"
-        ]
+        system, plain = split_system(messages)
+        turns = [{"role": "assistant" if assistant else "user", "content": text} for assistant, text in plain]
         body: dict[str, Any] = {"model": target.model, "max_tokens": max_tokens, "messages": turns}
         if system:
             body["system"] = system

@@ -203,6 +203,14 @@ class ProviderAdapter(ABC):
 # --- helpers shared by the adapters ----------------------------------------------------------------
 
 
+def split_system(messages: Sequence[Mapping[str, Any]]) -> tuple[str, list[tuple[bool, str]]]:
+    """OpenAI-style messages as the plain-text kinds take them: the system messages joined into one text,
+    and the other turns as (is_assistant, text)."""
+    system = "\n\n".join(str(m.get("content") or "") for m in messages if m.get("role") == "system")
+    turns = [(m.get("role") == "assistant", str(m.get("content") or "")) for m in messages if m.get("role") != "system"]
+    return system, turns
+
+
 def join_url(base: str, *parts: str) -> str:
     """`base` and path parts joined by exactly one "/" each (never `//chat/completions`)."""
     url = base.rstrip("/")

@@ -28,6 +28,7 @@ from service.providers.base import (
     join_url,
     key_value,
     parse_retry_after,
+    split_system,
     status_label,
 )
 from service.providers.target import ProviderTarget
@@ -159,12 +160,8 @@ class GeminiAdapter(ProviderAdapter):
         max_tokens: int = 1024,
     ) -> ProviderRequest:
         """Plain-text chat: system messages become systemInstruction, assistant turns the "model" role."""
-        system = "\n\n".join(str(m.get("content") or "") for m in messages if m.get("role") == "system")
-        contents = [
-            {"role": "model" if m.get("role") == "assistant" else "user", "parts": [{"text": str(m.get("content") or "")}]}
-            for m in messages
-            if m.get("role") != "system"
-        ]
+        system, plain = split_system(messages)
+        contents = [{"role": "model" if assistant else "user", "parts": [{"text": text}]} for assistant, text in plain]
         body: dict[str, Any] = {"contents": contents, "generationConfig": {"maxOutputTokens": max_tokens}}
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
