@@ -10,9 +10,9 @@ Run alone: `python -m bench.jobs`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from datetime import datetime
 
 import aiohttp
 
@@ -87,40 +87,40 @@ async def _burst(base, token, settings, provider_id) -> float:
         await close_database()
 
 
+@contextlib.contextmanager
+def _api_and_worker(settings, fake_root: str, scratch, tag: str):
+    """API and one worker (100 threads) whose OpenAI kind points at `fake_root`, and one provider to test:
+    yields (API base URL, admin headers, provider id)."""
+    settings = settings.model_copy(update={"openai_base_url": f"{fake_root}/openai/v1"})
+    port = free_port()
+    with service_process(["serve", "--port", str(port)], settings, scratch / f"api-{tag}.log", port), \
+            service_process(["worker", "--concurrency", "100"], settings, scratch / f"worker-{tag}.log", " ready."):
+        base = f"http://127.0.0.1:{port}"
+        token = {"Authorization": "Bearer " + issue_token(settings.jwt_key, role="admin", org="bench")}
+
+        async def create() -> str:
+            async with aiohttp.ClientSession() as session:
+                (pid,) = await _create(session, base, token, fake_root, tag)
+            return pid
+
+        yield base, token, asyncio.run(create())
+
+
 def run() -> list[dict]:
     rows = []
     with bench_environment() as (settings, scratch):
-        fast_port, slow_port, api_port = free_port(), free_port(), free_port()
+        fast_port, slow_port = free_port(), free_port()
         with fake_providers(fast_port, 0.0, scratch / "fake-fast.log") as fast_root, \
                 fake_providers(slow_port, 0.2, scratch / "fake-slow.log") as slow_root:
-            fast = settings.model_copy(update={"openai_base_url": f"{fast_root}/openai/v1"})
-            with service_process(["serve", "--port", str(api_port)], fast, scratch / "api.log", api_port), \
-                    service_process(["worker", "--concurrency", "100"], fast, scratch / "worker.log", " ready."):
-                base = f"http://127.0.0.1:{api_port}"
-                token = {"Authorization": "Bearer " + issue_token(settings.jwt_key, role="admin", org="bench")}
-
-                async def latency():
-                    async with aiohttp.ClientSession() as session:
-                        (pid,) = await _create(session, base, token, fast_root, "latency")
-                    return await _latency(base, token, fast_root, pid)
-
-                api_p50, direct_p50 = asyncio.run(latency())
-                rows.append(row("test call p50 via API + worker", api_p50, "ms", direct_p50,
-                                "direct call to the fake", f"within 15 ms (+{api_p50 - direct_p50:.1f} ms)"))
+            with _api_and_worker(settings, fast_root, scratch, "latency") as (base, token, pid):
+                api_p50, direct_p50 = asyncio.run(_latency(base, token, fast_root, pid))
+            rows.append(row("test call p50 via API + worker", api_p50, "ms", direct_p50,
+                            "direct call to the fake", f"within 15 ms (+{api_p50 - direct_p50:.1f} ms)"))
             slow = settings.model_copy(update={"openai_base_url": f"{slow_root}/openai/v1"})
-            with service_process(["serve", "--port", str(api_port)], slow, scratch / "api2.log", api_port), \
-                    service_process(["worker", "--concurrency", "100"], slow, scratch / "worker2.log", " ready."):
-                base = f"http://127.0.0.1:{api_port}"
-                token = {"Authorization": "Bearer " + issue_token(settings.jwt_key, role="admin", org="bench")}
-
-                async def burst():
-                    async with aiohttp.ClientSession() as session:
-                        (pid,) = await _create(session, base, token, slow_root, "burst")
-                    return await _burst(base, token, slow, pid)
-
-                seconds = asyncio.run(burst())
-                rows.append(row(f"{BURST} test jobs at once (200 ms fake), all finished", seconds, "s", 0.2,
-                                "one 200 ms provider round", "within 3 s"))
+            with _api_and_worker(settings, slow_root, scratch, "burst") as (base, token, pid):
+                seconds = asyncio.run(_burst(base, token, slow, pid))
+            rows.append(row(f"{BURST} test jobs at once (200 ms fake), all finished", seconds, "s", 0.2,
+                            "one 200 ms provider round", "within 3 s"))
     return rows
 
 
