@@ -10,7 +10,12 @@ from service.events import JOB_FINISHED, EventListener, publish
 
 
 async def publish_job_finished(redis, job_id: str) -> None:
-    await publish(redis, JOB_FINISHED, job_id)
+    await publish(redis, *job_finished_event(job_id))
+
+
+def job_finished_event(job_id: str) -> tuple[str, str]:
+    """(channel, message) of a job's completion, for sending along with other Redis commands."""
+    return JOB_FINISHED, job_id
 
 
 class JobEvents:

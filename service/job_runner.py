@@ -15,7 +15,6 @@ from tortoise.transactions import in_transaction
 
 from models.audit import AuditEntry
 from models.jobs import Job
-from models.providers import ProviderRecord
 from service.activation import JOB_APPLIERS
 from service.checks import run_check
 from service.context import ServiceContext
@@ -23,7 +22,8 @@ from service.db import DATABASE_UNAVAILABLE
 from service.errors import CredentialsUnavailable
 from service.metrics import record_check
 from service.jobs import FINISHED, finish_job, now, unseal_changes
-from service.job_events import publish_job_finished
+from service.job_events import job_finished_event
+from service.job_sql import claim_queued, load_provider, record_result
 from service.records import target_of
 from service.resolve import announce_provider_change
 
@@ -39,20 +39,13 @@ class _Superseded(Exception):
 
 
 async def execute_job(ctx: ServiceContext, job_id: str) -> None:
-    job = await Job.get_or_none(id=job_id)
-    if job is None or job.status in FINISHED:
+    job = await claim_queued(job_id) or await _claim_again(ctx, job_id)
+    if job is None:
         return
-    if job.deadline < now():
-        await finish_job(ctx, job, "failed", None, "worker_lost")
+    if job.deadline < now():  # it waited in the queue past its deadline; its caller stopped waiting
+        await finish_job(ctx, job, "failed", None, "worker_lost", only_from=("running",))
         return
-    attempt = job.attempts + 1
-    claimed = await Job.filter(id=job.id, status=job.status, attempts=job.attempts).update(
-        status="running", started_at=now(), attempts=attempt)
-    if not claimed:
-        return
-    job.status, job.attempts = "running", attempt
-
-    record = await ProviderRecord.get_or_none(id=job.provider_id, org=job.org)
+    record = await load_provider(job)
     if record is None:
         await _finish(ctx, job, "failed", None, "provider_deleted")
         return
@@ -62,31 +55,54 @@ async def execute_job(ctx: ServiceContext, job_id: str) -> None:
     except CredentialsUnavailable:
         await _finish(ctx, job, "failed", None, "credentials_unavailable")
         return
-    queue_wait = (now() - job.created_at).total_seconds() if attempt == 1 else None
+    queue_wait = (now() - job.created_at).total_seconds() if job.attempts == 1 else None
     started = time.monotonic()
     check = await run_check(target, ctx.http, ctx.settings)
-    await record_check(ctx.redis, record.kind, "ok" if check.ok else check.error.code,
-                       time.monotonic() - started, job.type, queue_wait=queue_wait)
-    if job.type == "test":
-        # A test changes nothing but the job, so one compare-and-set records it; no transaction, no audit
-        # (the audit log is for mutations).
-        status = "succeeded"
+    seconds = time.monotonic() - started
+    recorded = False
+    try:
+        if job.type == "test":
+            # A test changes nothing but the job, so one compare-and-set records it; no transaction, no audit
+            # (the audit log is for mutations).
+            outcome = "passed" if check.ok else "check_failed"
+            recorded = await _while_database_down(job, lambda: record_result(job, "succeeded", check.as_dict(),
+                                                                             outcome))
+        else:
+            recorded = await _apply(ctx, job, check, changes)
+    finally:
+        # The check's metrics and, once recorded, the job's completion event: one Redis round trip.
+        await record_check(ctx.redis, record.kind, "ok" if check.ok else check.error.code, seconds, job.type,
+                           queue_wait=queue_wait, announce=job_finished_event(str(job.id)) if recorded else None)
 
-        def record():
-            return Job.filter(id=job.id, status="running", attempts=attempt).update(
-                status=status, result=check.as_dict(), outcome="passed" if check.ok else "check_failed",
-                finished_at=now(), changes=None)
 
-        if not await _while_database_down(job, record):
-            return
-        await publish_job_finished(ctx.redis, str(job.id))
-        return
+async def _claim_again(ctx: ServiceContext, job_id: str) -> Job | None:
+    """A job that is no longer queued: a redelivery of one whose worker was lost (claimed again with a
+    compare-and-set on its status and attempt count, so two deliveries never both run it), or one that
+    already ended (nothing to do)."""
+    job = await Job.get_or_none(id=job_id)
+    if job is None or job.status in FINISHED:
+        return None
+    if job.deadline < now():
+        await finish_job(ctx, job, "failed", None, "worker_lost")
+        return None
+    attempt = job.attempts + 1
+    claimed = await Job.filter(id=job.id, status=job.status, attempts=job.attempts).update(
+        status="running", started_at=now(), attempts=attempt)
+    if not claimed:
+        return None
+    job.status, job.attempts = "running", attempt
+    return job
+
+
+async def _apply(ctx: ServiceContext, job: Job, check, changes: dict) -> bool:
+    """Apply an activation or update job's outcome and record it in one transaction; whether it was
+    recorded here."""
     applier = JOB_APPLIERS[job.type]
 
     async def apply() -> tuple[str, str]:
         async with in_transaction():
             status, outcome = await applier(ctx, job, check, changes)
-            recorded = await Job.filter(id=job.id, status="running", attempts=attempt).update(
+            recorded = await Job.filter(id=job.id, status="running", attempts=job.attempts).update(
                 status=status, result=check.as_dict(), outcome=outcome, finished_at=now(), changes=None)
             if not recorded:
                 raise _Superseded
@@ -99,15 +115,15 @@ async def execute_job(ctx: ServiceContext, job_id: str) -> None:
             break
         except _Superseded:
             log.warning("job %s was ended elsewhere while it ran; its result is discarded", job.id)
-            return
+            return False
         except (IntegrityError, OperationalError) as exc:  # a concurrent activation won the race; redo
             log.info("job %s: retrying its transaction after %s", job.id, type(exc).__name__)
     else:
         await _finish(ctx, job, "failed", check.as_dict(), "conflict")
-        return
+        return False
     if status == "succeeded":
         await announce_provider_change(ctx, job.org)
-    await publish_job_finished(ctx.redis, str(job.id))
+    return True
 
 
 async def _while_database_down(job: Job, operation):

@@ -34,9 +34,10 @@ def _bucket_for(seconds: float) -> str:
 
 
 async def record_check(redis, kind: str, outcome: str, seconds: float, purpose: str,
-                       queue_wait: float | None = None) -> None:
+                       queue_wait: float | None = None, announce: tuple[str, str] | None = None) -> None:
     """Count one check (outcome is `ok` or an error code), and for a job the time it waited in the queue,
-    where every API instance can read them: one Redis round trip."""
+    where every API instance can read them: one Redis round trip, which also carries `announce` (a pub/sub
+    channel and message, such as a job's completion event) when given."""
     if redis is None:
         _LOCAL_CHECKS.labels(kind=kind, outcome=outcome, purpose=purpose).inc()
         _LOCAL_LATENCY.labels(kind=kind).observe(seconds)
@@ -49,8 +50,10 @@ async def record_check(redis, kind: str, outcome: str, seconds: float, purpose: 
             if queue_wait is not None:
                 pipe.hincrby(QUEUE_WAIT_KEY, f"{purpose}|{_bucket_for(queue_wait)}", 1)
                 pipe.hincrbyfloat(QUEUE_WAIT_KEY, f"{purpose}|sum", queue_wait)
+            if announce is not None:
+                pipe.publish(*announce)
             await pipe.execute()
-    except Exception as exc:  # noqa: BLE001 - metrics never break a check
+    except Exception as exc:  # noqa: BLE001 - metrics never break a check; a lost event only delays waiters
         log.warning("check metric not recorded: %s", type(exc).__name__)
 
 

@@ -55,6 +55,25 @@ async def test_worker_killed_mid_job_ends_the_job_and_changes_nothing(api_factor
     assert (await ActiveProvider.get(org="acme")).provider_id.hex == previous["id"].replace("-", "")
 
 
+async def test_a_job_that_waited_past_its_deadline_fails_as_worker_lost_without_a_check(
+        api_factory, live_settings, worker_factory, fakes):
+    """No worker was running while the caller waited; the worker that finally takes the job must not check
+    (or apply) something nobody is waiting for any more."""
+    settings = live_settings.model_copy(update={"job_deadline": 1})
+    api = await api_factory(settings)
+    key = good_key()
+    _, record, _ = await api.call("POST", "/llm-providers", json=openai_body(api_key=key))
+    status, accepted, _ = await api.call("POST", f"/llm-providers/{record['id']}/activate",
+                                         headers={"Prefer": "respond-async"})
+    assert status == 202
+    await asyncio.sleep(1.2)
+    worker_factory(settings)
+    job = await _wait_status(accepted["job_id"], ("failed", "succeeded"))
+    assert job.outcome == "worker_lost" and job.result is None and job.attempts == 1
+    assert fakes.requests(key=key) == []
+    assert await ActiveProvider.get_or_none(org="acme") is None
+
+
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_embedded_broker_runs_jobs_without_redis(api_factory, make_settings, database_url, fakes,
                                                        worker_factory):
