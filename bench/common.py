@@ -49,9 +49,10 @@ def bench_environment(**overrides):
 
 
 @contextlib.contextmanager
-def service_process(args: list[str], settings: Settings, log: Path, ready: str | int, timeout: float = 60):
-    """A service subprocess, ready when `ready` (a log line, or a port number) is seen."""
-    proc = ServiceProcess(args, settings_env(settings), log)
+def service_process(args: list[str], settings: Settings, log: Path, ready: str | int, timeout: float = 60,
+                    program: list[str] | None = None):
+    """A service subprocess (or `program`), ready when `ready` (a log line, or a port number) is seen."""
+    proc = ServiceProcess(args, settings_env(settings), log, program)
     try:
         if isinstance(ready, int):
             wait_for_port(ready, timeout)

@@ -48,11 +48,12 @@ def cli_path() -> str:
 class ServiceProcess:
     """A subprocess whose output is collected to a log file; `wait_for` watches for a line."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, program: list[str] | None = None) -> None:
+        """`program` (the `llm-providers` command unless given) run with `args`."""
         self.log_path = log_path
         self._log = open(log_path, "wb")
-        self.proc = subprocess.Popen([cli_path(), *args], env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen([*(program or [cli_path()]), *args], env=env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
 
     def output(self) -> str:
         self._log.flush()
