@@ -1,9 +1,12 @@
-"""The three statements every test job runs, written out once per dialect instead of built by the ORM per call.
+"""The statements on every job's path (claim, read the record; for a test, record the result), written out
+once per dialect instead of built by the ORM per call.
 
 Under a burst the one worker process is CPU-bound, and building a query through Tortoise costs about twice
 the CPU of sending it (measured: filter().update() 0.21 ms, get_or_none() 0.17 ms; the same statements as
 SQL text 0.07-0.09 ms). Claiming a queued job also reads it in the same statement (RETURNING, which
-PostgreSQL and SQLite >= 3.35 both have). Everything else about jobs and records goes through the ORM.
+PostgreSQL and SQLite >= 3.35 both have). Rows become model instances through `_init_from_db`, the
+constructor Tortoise itself uses for fetched rows (same field conversions per dialect). Everything else
+about jobs and records goes through the ORM.
 """
 from __future__ import annotations
 
