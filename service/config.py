@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sqlite3
 from functools import cached_property
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRETS_FILE = "dev-secrets.json"
+MIN_SQLITE = (3, 35)  # UPDATE ... RETURNING (service/job_sql.py)
 
 
 class ConfigurationError(RuntimeError):
@@ -129,8 +131,13 @@ class Settings(BaseSettings):
         return [item.strip() for item in self.egress_allow.split(",") if item.strip()]
 
     def validate_for_startup(self) -> None:
-        """Refuse production on generated secrets or the embedded broker."""
+        """Refuse production on generated secrets or the embedded broker, and any SQLite too old to run jobs."""
         parse_rate(self.rate_limit_checks)
+        if self.effective_database_url.startswith("sqlite") and sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise ConfigurationError(
+                f"SQLite {'.'.join(map(str, MIN_SQLITE))} or newer is needed (UPDATE ... RETURNING, used by the "
+                f"job runner); this Python has {sqlite3.sqlite_version}. Use PostgreSQL (LLMP_DATABASE_URL) or "
+                "a newer Python build.")
         if not self.is_production:
             return
         problems = []
