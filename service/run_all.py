@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,8 +33,13 @@ def run_everything(settings: Settings, host: str, port: int) -> int:
         "worker": _child(["worker"]),
         "scheduler": _child(["beat"]),
     }
-    token = issue_token(settings.jwt_key, role="admin", org=DEMO_ORG, sub="dev-admin@demo", ttl=12 * 3600)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    # Say "running" only once the API answers, so the printed link works when it is printed.
+    if not _wait_until_listening(shown_host, port, children["api"]):
+        print("the API did not start listening; stopping", file=sys.stderr)
+        _stop(children)
+        return 1
+    token = issue_token(settings.jwt_key, role="admin", org=DEMO_ORG, sub="dev-admin@demo", ttl=12 * 3600)
     print(f"\nLLM Providers is running on http://{shown_host}:{port}  (Ctrl-C stops everything)\n"
           f"  admin page:   http://{shown_host}:{port}/ui/#token={token}\n"
           f"  bearer token for the demo org's admin (12 h):\n  {token}\n", flush=True)
@@ -54,6 +60,24 @@ def run_everything(settings: Settings, host: str, port: int) -> int:
                 exit_code = proc.returncode or 1
                 stopping = True
         time.sleep(0.2)
+    _stop(children)
+    print("stopped", flush=True)
+    return exit_code
+
+
+def _wait_until_listening(host: str, port: int, api: subprocess.Popen, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and api.poll() is None:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def _stop(children: dict[str, subprocess.Popen]) -> None:
+    """SIGTERM to every child still running, then up to 20 s for all of them before SIGKILL."""
     for proc in children.values():
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -64,5 +88,3 @@ def run_everything(settings: Settings, host: str, port: int) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    print("stopped", flush=True)
-    return exit_code

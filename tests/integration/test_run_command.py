@@ -1,0 +1,91 @@
+"""`llm-providers run`: the embedded default (SQLite, filesystem broker, no server) as one process tree that
+serves, runs jobs, and stops as a whole."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+
+import aiohttp
+import pytest
+
+from tests.conftest import good_key, openai_body
+from tests.processes import ServiceProcess, jailed_env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _children(pid: int) -> dict[str, int]:
+    """The run process's children by role (api, worker, scheduler)."""
+    roles = {"serve": "api", "worker": "worker", "beat": "scheduler"}
+    found = {}
+    for line in subprocess.run(["pgrep", "-a", "-P", str(pid)], capture_output=True, text=True).stdout.splitlines():
+        child, _, command = line.partition(" ")
+        for word, role in roles.items():
+            if f"service.cli {word}" in command:
+                found[role] = int(child)
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.fixture
+def run_everything(tmp_path, fakes):
+    """Start `llm-providers run` on the defaults (only the data dir, egress to 127.0.0.1 and the fakes set);
+    yields (process, base URL, the admin token it printed)."""
+    port = _free_port()
+    env = jailed_env({k: v for k, v in os.environ.items() if not k.startswith("LLMP_")})
+    env.update({"LLMP_DATA_DIR": str(tmp_path / "data"), "LLMP_EGRESS_ALLOW": "127.0.0.1",
+                **{f"LLMP_{name.upper()}": value for name, value in fakes.native_settings().items()}})
+    proc = ServiceProcess(["run", "--port", str(port)], env, tmp_path / "run.log")
+    try:
+        proc.wait_for("Ctrl-C stops everything", timeout=90)
+        token = re.search(r"bearer token for the demo org's admin \(12 h\):\s+(\S+)", proc.output()).group(1)
+        yield proc, f"http://127.0.0.1:{port}", token
+    finally:
+        proc.stop()
+
+
+async def test_run_serves_runs_jobs_on_the_embedded_defaults_and_stops_cleanly(run_everything):
+    proc, base, token = run_everything
+    children = _children(proc.proc.pid)
+    assert set(children) == {"api", "worker", "scheduler"}, proc.output()[-2000:]
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.post(f"{base}/llm-providers", json=openai_body(api_key=good_key())) as resp:
+            assert resp.status == 201, await resp.text()
+            record = await resp.json()
+        async with session.post(f"{base}/llm-providers/{record['id']}/test", headers={"Prefer": "wait=30"}) as resp:
+            assert resp.status == 200 and (await resp.json())["ok"] is True
+        async with session.post(f"{base}/llm-providers/{record['id']}/activate",
+                                headers={"Prefer": "wait=30"}) as resp:
+            assert resp.status == 200 and (await resp.json())["is_active"] is True
+
+    os.kill(proc.proc.pid, signal.SIGINT)  # Ctrl-C reaches the run process; it stops its children
+    assert proc.proc.wait(timeout=40) == 0, proc.output()[-2000:]
+    assert "stopped" in proc.output()
+    assert all(_gone(pid) for pid in children.values())
+
+
+async def test_run_stops_everything_when_one_part_dies(run_everything):
+    proc, base, _ = run_everything
+    children = _children(proc.proc.pid)
+    os.kill(children["worker"], signal.SIGKILL)
+    assert proc.proc.wait(timeout=40) != 0
+    assert "worker exited" in proc.output()
+    assert all(_gone(pid) for pid in children.values())
+    with pytest.raises(aiohttp.ClientConnectionError):
+        async with aiohttp.ClientSession() as session:
+            await session.get(f"{base}/healthz")
