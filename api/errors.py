@@ -11,7 +11,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 from tortoise.exceptions import DBConnectionError
 
-from service.db import DATABASE_UNAVAILABLE
+from service.db import DATABASE_UNAVAILABLE, is_database_busy
 from service.errors import (
     Conflict,
     CredentialsUnavailable,
@@ -92,6 +92,10 @@ async def error_middleware(request: web.Request, handler):
         log.error("dependency unavailable in %s %s: %s", request.method, request.path, type(exc).__name__)
         return error_response(503, "dependency_unavailable", "A service this API depends on is not answering; "
                               "try again shortly.")
-    except Exception:  # noqa: BLE001 - the last line of defence: log the type, answer without details
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: log the type, answer without details
+        if is_database_busy(exc):
+            log.warning("database busy in %s %s", request.method, request.path)
+            return error_response(503, "database_busy", "The database is busy; nothing was changed. Try again "
+                                  "shortly.", headers={"Retry-After": "1"})
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")

@@ -1,6 +1,7 @@
 """The database: Tortoise configuration, start and stop for one process."""
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import asyncpg
@@ -29,7 +30,12 @@ class LeanConnection(asyncpg.Connection):
 
 
 def connection_config(database_url: str, pool_size: int = 10) -> str | dict:
-    """Tortoise's connection entry: PostgreSQL gets the lean connection class and a pool of `pool_size`."""
+    """Tortoise's connection entry: PostgreSQL gets the lean connection class and a pool of `pool_size`;
+    SQLite the engine whose transactions take the write lock when they begin (service/sqlite_engine.py)."""
+    if database_url.startswith("sqlite://"):
+        config = expand_db_url(database_url)
+        config["engine"] = "service.sqlite_engine"
+        return config
     if not database_url.startswith(("postgres://", "postgresql://", "asyncpg://")):
         return database_url
     config = expand_db_url(database_url)
@@ -75,3 +81,11 @@ async def ping_database() -> None:
 
 def is_postgres() -> bool:
     return connections.get("default").capabilities.dialect == "postgres"
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """SQLite's answer when another process held the write lock for longer than the busy timeout (5 s)."""
+    from tortoise.exceptions import OperationalError, TransactionManagementError
+
+    return isinstance(exc, (OperationalError, TransactionManagementError, sqlite3.OperationalError)) \
+        and "database is locked" in str(exc)
