@@ -9,6 +9,7 @@ same truth.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime, timezone
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -41,6 +42,8 @@ async def record_check(redis, kind: str, outcome: str, seconds: float, purpose: 
     if redis is None:
         _LOCAL_CHECKS.labels(kind=kind, outcome=outcome, purpose=purpose).inc()
         _LOCAL_LATENCY.labels(kind=kind).observe(seconds)
+        if queue_wait is not None:
+            _LOCAL_QUEUE_WAIT.labels(type=purpose).observe(queue_wait)
         return
     try:
         async with redis.pipeline(transaction=False) as pipe:
@@ -88,12 +91,29 @@ async def record_checks(redis, checks: list[tuple[str, str, float, str]]) -> Non
         log.warning("check metrics not recorded: %s", type(exc).__name__)
 
 
-# Without Redis (the embedded mode) checks run in the worker process and are counted there only.
+# Without Redis (the embedded mode) checks are counted in the process that made them, under the same names.
+# `llm-providers run` gives its processes one PROMETHEUS_MULTIPROC_DIR (prometheus-client's multiprocess
+# mode, files under the data dir), so the API's scrape adds up the worker's counts; processes started one by
+# one without Redis report only their own.
 _LOCAL = CollectorRegistry()
-_LOCAL_CHECKS = Counter("llmp_checks_local_total", "Checks counted in this process", ["kind", "outcome", "purpose"],
+_LOCAL_CHECKS = Counter("llmp_checks", "Live checks by kind, outcome and purpose", ["kind", "outcome", "purpose"],
                         registry=_LOCAL)
-_LOCAL_LATENCY = Histogram("llmp_check_latency_local_seconds", "Check latency in this process", ["kind"],
+_LOCAL_LATENCY = Histogram("llmp_check_latency_seconds", "Live check latency", ["kind"],
                            buckets=LATENCY_BUCKETS, registry=_LOCAL)
+_LOCAL_QUEUE_WAIT = Histogram("llmp_job_queue_wait_seconds", "Time jobs wait for a worker", ["type"],
+                              buckets=LATENCY_BUCKETS, registry=_LOCAL)
+_LOCAL_NAMES = {"llmp_checks", "llmp_check_latency_seconds", "llmp_job_queue_wait_seconds"}
+
+
+def _local_families() -> list:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return list(_LOCAL.collect())
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    every_process = CollectorRegistry()
+    MultiProcessCollector(every_process)
+    # The directory also holds the API's own counters, which REGISTRY already reports.
+    return [family for family in every_process.collect() if family.name in _LOCAL_NAMES]
 
 
 def _histogram(name: str, doc: str, label: str, raw: dict[str, str]) -> HistogramMetricFamily:
@@ -116,7 +136,9 @@ async def scrape(ctx) -> bytes:
     from prometheus_client import REGISTRY
 
     families = []
-    if ctx.redis is not None:
+    if ctx.redis is None:
+        families += _local_families()
+    else:
         try:
             checks, latency, waits = await _read_hashes(ctx.redis)
             counter = CounterMetricFamily("llmp_checks", "Live checks by kind, outcome and purpose",
@@ -132,8 +154,7 @@ async def scrape(ctx) -> bytes:
         families += await _state_families()
     except Exception as exc:  # noqa: BLE001 - a database blip must not fail the scrape of the rest
         log.warning("state metrics unavailable: %s", type(exc).__name__)
-    body = generate_latest(REGISTRY) + generate_latest(_LOCAL)
-    return body + generate_latest(_Families(families))
+    return generate_latest(REGISTRY) + generate_latest(_Families(families))
 
 
 async def _read_hashes(redis) -> tuple[dict, dict, dict]:

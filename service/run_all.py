@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,8 +19,20 @@ from service.config import Settings
 DEMO_ORG = "demo"
 
 
-def _child(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "service.cli", *args], env=os.environ.copy())
+def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "service.cli", *args], env=env)
+
+
+def _children_env(settings: Settings) -> dict[str, str]:
+    """Without Redis the worker's check counts reach the API's /metrics through a directory the processes
+    share (prometheus-client's multiprocess mode), emptied at each start."""
+    env = os.environ.copy()
+    if settings.effective_redis_url is None:
+        metrics_dir = settings.data_path / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    return env
 
 
 def run_everything(settings: Settings, host: str, port: int) -> int:
@@ -28,10 +41,11 @@ def run_everything(settings: Settings, host: str, port: int) -> int:
     settings.validate_for_startup()
     applied = asyncio.run(apply_migrations(settings))
     print(f"database ready ({len(applied)} migration(s) applied) at {settings.effective_database_url.split('@')[-1]}")
+    env = _children_env(settings)
     children = {
-        "api": _child(["serve", "--host", host, "--port", str(port)]),
-        "worker": _child(["worker"]),
-        "scheduler": _child(["beat"]),
+        "api": _child(["serve", "--host", host, "--port", str(port)], env),
+        "worker": _child(["worker"], env),
+        "scheduler": _child(["beat"], env),
     }
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     # Say "running" only once the API answers, so the printed link works when it is printed.

@@ -72,6 +72,13 @@ async def test_run_serves_runs_jobs_on_the_embedded_defaults_and_stops_cleanly(r
         async with session.post(f"{base}/llm-providers/{record['id']}/activate",
                                 headers={"Prefer": "wait=30"}) as resp:
             assert resp.status == 200 and (await resp.json())["is_active"] is True
+        # The checks ran in the worker process; without Redis their counts still reach the API's scrape.
+        async with session.get(f"{base}/metrics") as resp:
+            metrics = await resp.text()
+        for purpose in ("test", "activate"):
+            assert f'llmp_checks_total{{kind="openai",outcome="ok",purpose="{purpose}"}} 1.0' in metrics, metrics
+        assert 'llmp_check_latency_seconds_count{kind="openai"} 2.0' in metrics
+        assert 'llmp_job_queue_wait_seconds_count{type="test"} 1.0' in metrics
 
     os.kill(proc.proc.pid, signal.SIGINT)  # Ctrl-C reaches the run process; it stops its children
     assert proc.proc.wait(timeout=40) == 0, proc.output()[-2000:]
