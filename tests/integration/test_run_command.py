@@ -96,3 +96,34 @@ async def test_run_stops_everything_when_one_part_dies(run_everything):
     with pytest.raises(aiohttp.ClientConnectionError):
         async with aiohttp.ClientSession() as session:
             await session.get(f"{base}/healthz")
+
+
+async def test_concurrent_admins_on_the_embedded_default_never_get_a_500(run_everything):
+    """Three processes share one SQLite file; a crowd of writes and jobs at once still gets only answers a
+    client can act on."""
+    import asyncio
+
+    proc, base, token = run_everything
+    headers = {"Authorization": f"Bearer {token}", "Prefer": "wait=30"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async def create() -> str:
+            async with session.post(f"{base}/llm-providers", json=openai_body(api_key=good_key())) as resp:
+                assert resp.status == 201, await resp.text()
+                return (await resp.json())["id"]
+
+        ids = await asyncio.gather(*(create() for _ in range(10)))
+
+        async def call(method: str, path: str, body: dict | None = None) -> int:
+            async with session.request(method, f"{base}{path}", json=body) as resp:
+                await resp.read()
+                return resp.status
+
+        statuses = await asyncio.gather(*(
+            call(*request) for pid in ids for request in (
+                ("POST", f"/llm-providers/{pid}/test"), ("POST", f"/llm-providers/{pid}/activate"),
+                ("PATCH", f"/llm-providers/{pid}", {"name": f"renamed {pid[:8]}"}),
+                ("GET", "/llm-providers"))))
+        assert all(status < 500 for status in statuses), statuses
+        async with session.get(f"{base}/llm-providers") as resp:
+            active = [r for r in (await resp.json())["items"] if r["is_active"]]
+        assert len(active) == 1
