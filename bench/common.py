@@ -16,15 +16,9 @@ from cryptography.fernet import Fernet
 
 from service.config import Settings
 from tests.dbs import PostgresDatabases
-from tests.processes import ServiceProcess, settings_env
+from tests.processes import ServiceProcess, free_port, settings_env  # noqa: F401 - free_port for the benchmarks
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -43,6 +44,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def cli_path() -> str:
     return shutil.which("llm-providers") or str(Path(sys.executable).parent / "llm-providers")
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class ServiceProcess:

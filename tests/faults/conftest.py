@@ -33,15 +33,9 @@ import pytest
 
 from service.config import Settings
 from service.migrate import apply_migrations
-from tests.processes import ServiceProcess, settings_env
+from tests.processes import ServiceProcess, free_port, settings_env
 
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float, up: bool = True) -> None:

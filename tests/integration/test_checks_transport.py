@@ -17,6 +17,7 @@ from service.egress import EgressClient, blocked_reason
 from service.providers.target import ProviderTarget
 from tests.fakes import start_fake_providers
 from tests.fakes.tls import self_signed_server_context
+from tests.processes import free_port
 
 
 @pytest.fixture
@@ -46,12 +47,6 @@ def endpoint_of(fakes, kind: str) -> str | None:
 
 def key(behaviour: str) -> str:
     return f"fake-{behaviour}-{secrets.token_hex(12)}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- transport -------------------------------------------------------------------------------------

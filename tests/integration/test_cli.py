@@ -26,6 +26,7 @@ from service.db import close_database, open_database
 from service.errors import CredentialsUnavailable
 from tests.conftest import JWT_SECRET, REDIS_URL, run_cli
 from tests.dbs import PG_ADMIN_DSN, PG_URL_TEMPLATE
+from tests.processes import free_port
 
 SHIPPED_MIGRATIONS = sorted(
     (p.name for p in (Path(models.migrations.__file__).parent / "models").glob("*.py") if p.name[0].isdigit()),
@@ -227,12 +228,6 @@ def test_development_token_is_signed_with_the_generated_secret_in_the_data_dir(d
 
 # --- production refuses development secrets --------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _listening(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.5)
@@ -256,7 +251,7 @@ def test_production_serve_refuses_to_start_on_development_defaults(data_dir, wor
     assert dev.returncode == 0 and (data_dir / "dev-secrets.json").exists()
     dev_secrets = json.loads((data_dir / "dev-secrets.json").read_text())
 
-    port = _free_port()
+    port = free_port()
     env = {"LLMP_ENV": "production", "LLMP_DATA_DIR": str(data_dir), **given}
     # Were it to start, the timeout kills it and the test fails: no server is left running.
     result = run_cli("serve", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=workdir, timeout=60)

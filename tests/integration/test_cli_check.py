@@ -15,20 +15,15 @@ import pytest
 
 from service.cli_check import add_parser, run
 from service.config import Settings
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def fake_url():
     """The fakes in their own process, as benchmarks run them (`python -m tests.fakes.server --port N`)."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.server", "--port", str(port)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 15

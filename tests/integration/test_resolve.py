@@ -15,6 +15,7 @@ from models.providers import ActiveProvider
 from service.providers.catalog import FEATURES, TOOL_CALLING_FEATURES
 from service.auth import issue_token
 from tests.conftest import good_key
+from tests.processes import free_port
 
 RECORDS = {  # kind -> (create body extras, the base_url the kind's official SDK takes)
     "openai": ({"model": "gpt-4.1-mini"}, "https://api.openai.com/v1"),
@@ -195,12 +196,6 @@ async def test_reports_that_concern_no_active_provider_are_only_counted(api):
 # --- across processes, on a real worker -------------------------------------------------------------
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Process:

@@ -5,20 +5,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 
 import aiohttp
 import pytest
 
 from tests.conftest import good_key, openai_body
-from tests.processes import ServiceProcess, jailed_env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.processes import ServiceProcess, free_port, jailed_env
 
 
 def _children(pid: int) -> dict[str, int]:
@@ -45,7 +38,7 @@ def _gone(pid: int) -> bool:
 def run_everything(tmp_path, fakes):
     """Start `llm-providers run` on the defaults (only the data dir, egress to 127.0.0.1 and the fakes set);
     yields (process, base URL, the admin token it printed)."""
-    port = _free_port()
+    port = free_port()
     env = jailed_env({k: v for k, v in os.environ.items() if not k.startswith("LLMP_")})
     env.update({"LLMP_DATA_DIR": str(tmp_path / "data"), "LLMP_EGRESS_ALLOW": "127.0.0.1",
                 **{f"LLMP_{name.upper()}": value for name, value in fakes.native_settings().items()}})
