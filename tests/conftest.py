@@ -1,8 +1,10 @@
 """Shared fixtures: fresh databases (PostgreSQL and SQLite), settings, and the API over real HTTP."""
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -94,6 +96,18 @@ class Api:
             except ValueError:
                 parsed = body.decode(errors="replace")
             return resp.status, parsed, resp.headers
+
+    async def finished_job(self, job_id: str, org: str = "acme", timeout: float = 30, interval: float = 0.1) -> dict:
+        """Poll `GET /jobs/{id}` as a member of `org` until the job has ended; fail the test after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, job, _ = await self.call("GET", f"/jobs/{job_id}", org=org, role="member")
+            assert status == 200, job
+            if job["status"] in ("succeeded", "failed"):
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} of {org} did not finish in {timeout} s: {job}")
+            await asyncio.sleep(interval)
 
 
 @pytest.fixture

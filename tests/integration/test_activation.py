@@ -106,11 +106,7 @@ async def test_a_change_during_the_check_fails_the_activation_with_409(live):
     await asyncio.sleep(0.4)
     status, _, _ = await live.call("PATCH", f"/llm-providers/{record['id']}", json={"model": "gpt-4.1"})
     assert status == 200
-    for _ in range(100):
-        _, job, _ = await live.call("GET", f"/jobs/{accepted['job_id']}")
-        if job["status"] in ("succeeded", "failed"):
-            break
-        await asyncio.sleep(0.1)
+    job = await live.finished_job(accepted["job_id"], timeout=10)
     assert job["status"] == "failed" and job["outcome"] == "provider_changed"
     assert job["result"]["ok"] is True
     assert await _active_id(live) is None

@@ -25,16 +25,6 @@ async def _create(api, org="acme"):
     return record
 
 
-async def _poll(api, job_id, org="acme", timeout=20):
-    for _ in range(int(timeout / 0.1)):
-        status, job, _ = await api.call("GET", f"/jobs/{job_id}", role="member", org=org)
-        assert status == 200
-        if job["status"] in ("succeeded", "failed"):
-            return job
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
-
-
 async def test_respond_async_then_poll_to_completion(api_factory, job_settings, worker_factory):
     api = await api_factory(job_settings)
     worker_factory(job_settings)
@@ -43,7 +33,7 @@ async def test_respond_async_then_poll_to_completion(api_factory, job_settings, 
                                                headers={"Prefer": "respond-async"})
     assert status == 202 and accepted["status"] in ("queued", "running")
     assert headers["Location"] == f"/jobs/{accepted['job_id']}"
-    job = await _poll(api, accepted["job_id"])
+    job = await api.finished_job(accepted["job_id"], timeout=20)
     assert job["type"] == "test" and job["status"] == "succeeded" and job["provider_id"] == record["id"]
     assert job["result"]["ok"] is False and job["result"]["error"]["code"] == "unreachable"
     assert job["started_at"] and job["finished_at"]
@@ -116,7 +106,7 @@ async def test_stuck_jobs_are_failed_as_worker_lost(api_factory, job_settings):
     await asyncio.sleep(0.7)
     # the sweeper normally runs from beat; here it runs once against the same database
     assert await sweep_stuck_jobs(api.app[CONTEXT]) == 1
-    job = await _poll(api, accepted["job_id"])
+    job = await api.finished_job(accepted["job_id"], timeout=20)
     assert job["status"] == "failed" and job["outcome"] == "worker_lost"
 
 

@@ -13,7 +13,6 @@ import json
 import logging
 import random
 import string
-import time
 
 import pytest
 import redis.asyncio as aioredis
@@ -64,16 +63,6 @@ class RecordingApi(Api):
         status, body, headers = await super().call(method, path, **kwargs)
         self.answers.append((method, path, status, json.dumps(body) + json.dumps(dict(headers))))
         return status, body, headers
-
-
-async def _wait_job(api, org, job_id, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _, job, _ = await api.call("GET", f"/jobs/{job_id}", org=org, role="member")
-        if job["status"] in ("succeeded", "failed"):
-            return job
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 async def _broker_messages(redis, queue: str) -> list[str]:
@@ -154,7 +143,7 @@ async def test_the_canary_key_leaks_nowhere(production_api, live_settings, worke
         broker += messages
 
         worker = worker_factory(settings)
-        jobs = [await _wait_job(api, org, job_id) for job_id in queued]
+        jobs = [await api.finished_job(job_id, org) for job_id in queued]
         assert jobs[0]["result"]["error"]["code"] == "bad_request"  # the echoing answer, redacted
         assert jobs[1]["result"]["ok"] is True
         assert jobs[2]["outcome"] == "check_failed"
@@ -190,7 +179,7 @@ async def test_the_canary_key_leaks_nowhere(production_api, live_settings, worke
                                              headers={"Prefer": "respond-async"})
         await asyncio.sleep(0.5)
         broker += await _broker_messages(redis, settings.queue_name)
-        await _wait_job(api, org, accepted["job_id"])
+        await api.finished_job(accepted["job_id"], org)
 
         # Failed with, as the AI services report it (their message quotes the key).
         report = {"org": org, "feature": "triage", "code": "invalid_api_key",

@@ -26,17 +26,6 @@ async def live(production_api, live_settings, worker_factory):
     return await production_api(settings)
 
 
-async def _finish(api, org: str, job_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, job, _ = await api.call("GET", f"/jobs/{job_id}", org=org, role="member")
-        assert status == 200, job
-        if job["status"] in ("succeeded", "failed"):
-            return job
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"job {job_id} of {org} never finished")
-
-
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -65,7 +54,7 @@ async def concurrent_tests(api, orgs: int, calls: int) -> dict:
         assert status in (200, 202), (status, body)
         if status == 202:
             assert headers["Location"] == f"/jobs/{body['job_id']}"
-            job = await _finish(api, org, body["job_id"])
+            job = await api.finished_job(body["job_id"], org, timeout=60, interval=0.2)
             assert job["status"] == "succeeded", job
             results.append(job["result"])
         else:
@@ -106,7 +95,7 @@ async def concurrent_activations(api, count: int) -> dict:
     winners = []
     for rid, (status, body, _) in zip(records, answers):
         if status == 202:
-            job = await _finish(api, org, body["job_id"])
+            job = await api.finished_job(body["job_id"], org, timeout=60, interval=0.2)
             status = 200 if job["status"] == "succeeded" else 409
             assert job["status"] == "succeeded" or job["outcome"] in ("provider_changed", "conflict"), job
         else:

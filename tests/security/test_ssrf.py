@@ -19,7 +19,6 @@ import ipaddress
 import os
 import socket
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -139,17 +138,6 @@ async def test_refused_at_save_time_naming_the_endpoint(ssrf):
     status, listing, _ = await api.call("GET", "/llm-providers", org=org)
     assert [item["id"] for item in listing["items"]] == [base["id"]]
     assert tripwire.hits == []
-
-
-async def _poll(api, org, job_id, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, job, _ = await api.call("GET", f"/jobs/{job_id}", org=org, role="member")
-        assert status == 200, job
-        if job["status"] in ("succeeded", "failed"):
-            return job
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 async def test_refused_at_call_time_by_the_worker(ssrf):
