@@ -40,20 +40,13 @@ class Channel(filesystem.Channel):
     def get_table(self, exchange):
         file = self._exchange_file(exchange)
         with self._tables_locked(fcntl.LOCK_SH):
-            try:
-                raw = file.read_bytes()
-            except FileNotFoundError:
-                return []
-        return [filesystem.exchange_queue_t(*q) for q in loads(bytes_to_str(raw))]
+            return self._read_table(file)
 
     def _queue_bind(self, exchange, routing_key, pattern, queue):
         file = self._exchange_file(exchange)
         entry = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
         with self._tables_locked(fcntl.LOCK_EX):
-            try:
-                table = [filesystem.exchange_queue_t(*q) for q in loads(bytes_to_str(file.read_bytes()))]
-            except FileNotFoundError:
-                table = []
+            table = self._read_table(file)
             if entry in table:
                 return
             table.insert(0, entry)
@@ -65,13 +58,19 @@ class Channel(filesystem.Channel):
         file = self._exchange_file(exchange)
         entry = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
         with self._tables_locked(fcntl.LOCK_EX):
-            try:
-                table = [filesystem.exchange_queue_t(*q) for q in loads(bytes_to_str(file.read_bytes()))]
-            except FileNotFoundError:
-                return
+            table = self._read_table(file)
             if entry in table:
                 table.remove(entry)
                 self._replace_table(file, table)
+
+    @staticmethod
+    def _read_table(file) -> list:
+        """An exchange's bindings (none while its file does not exist); call with the tables locked."""
+        try:
+            raw = file.read_bytes()
+        except FileNotFoundError:
+            return []
+        return [filesystem.exchange_queue_t(*q) for q in loads(bytes_to_str(raw))]
 
     @staticmethod
     def _replace_table(file, table) -> None:
